@@ -1,0 +1,60 @@
+"""``rvm-render``: the command-line entry point.
+
+Parses argv, sets up logging, dispatches to one module per subcommand, and turns every
+:class:`~rvm_render.errors.RvmRenderError` into ``error: <message>`` and its exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from rvm_render import __version__
+from rvm_render.cli import matte
+from rvm_render.errors import RvmRenderError
+
+__all__ = ["main", "build_parser"]
+
+EXIT_INTERRUPTED = 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rvm-render",
+        description=(
+            "Robust Video Matting render node: alpha mattes of people from ordinary footage, "
+            "delivered as ProRes 4444, OpenEXR, matte and composite videos."
+        ),
+        epilog="Run 'rvm-render COMMAND --help' for the options of one command.",
+    )
+    parser.add_argument("--version", action="version", version=f"rvm-render {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: per frame)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    matte.add_parser(commands)
+    return parser
+
+
+def _configure_logging(verbose: int, quiet: bool) -> None:
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``rvm-render`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose, args.quiet)
+        return int(args.run(args))
+    except RvmRenderError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted; unfinished outputs were removed", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

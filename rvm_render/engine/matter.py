@@ -1,0 +1,282 @@
+"""Matter: the RVM model on a device, with its recurrent state carried between calls.
+
+One ``Matter`` mattes one clip at a time: ``matte(src)`` takes the next ``T`` frames, runs the
+model with the current :class:`RecurrentState` and keeps the new one, so consecutive calls
+equal one long frame-by-frame run (RVM, Lin et al., WACV 2022). Memory stays flat: no
+gradients (``torch.inference_mode``), and only the last state is kept.
+
+Device and precision: ``device="auto"`` picks CUDA when available, else CPU; ``precision="auto"``
+is fp16 on CUDA and fp32 on CPU. The model runs with every BatchNorm folded into its conv
+(:func:`~rvm_render.engine.fusion.fused_for_inference`) and in channels-last layout, which
+measured fastest on CPU; on CPU frames are fed one at a time (faster there than ``[1, T]``
+clips), on CUDA the ``T`` frames go in one call.
+
+Downsample ratio ``"auto"`` (:func:`auto_downsample_ratio`): the network sees the frame with
+its long side at most 512 px, the ratio snapped down to a multiple of 1/32 (this reproduces the
+official recommendations: 0.375 for 1280x720, 0.25 for 1920x1080, 0.125 for 3840x2160),
+unless snapping would put the long side under 256 px; frames up to 512 px run at ratio 1.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor, nn
+
+from rvm_render.engine.fusion import fused_for_inference
+from rvm_render.engine.state import RecurrentState
+from rvm_render.engine.weights import network_for_weights, read_weights, resolve_weights_path
+from rvm_render.errors import ConfigError
+
+__all__ = [
+    "EngineOptions",
+    "MatteBatch",
+    "Matter",
+    "Precision",
+    "auto_downsample_ratio",
+    "resolve_device",
+    "resolve_precision",
+    "open_matter",
+    "load_model",
+]
+
+log = logging.getLogger(__name__)
+
+Precision = Literal["auto", "fp32", "fp16"]
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
+AUTO_LONG_SIDE_MAX = 512
+AUTO_LONG_SIDE_MIN = 256
+AUTO_RATIO_STEP = 1 / 32
+
+
+def auto_downsample_ratio(height: int, width: int) -> float:
+    """The downsample ratio that puts the frame's long side within 256..512 px (see module doc).
+
+    Frames whose long side is 512 px or less run at full size (ratio 1).
+    """
+    long_side = max(height, width)
+    if long_side <= 0:
+        raise ValueError(f"frame size must be positive, got {width}x{height}")
+    if long_side <= AUTO_LONG_SIDE_MAX:
+        return 1.0
+    ratio = AUTO_LONG_SIDE_MAX / long_side
+    snapped = math.floor(ratio / AUTO_RATIO_STEP) * AUTO_RATIO_STEP
+    return snapped if snapped * long_side >= AUTO_LONG_SIDE_MIN else ratio
+
+
+@dataclass(frozen=True, slots=True)
+class EngineOptions:
+    """How the model runs.
+
+    Attributes:
+        device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        precision: ``"auto"`` (fp16 on CUDA, fp32 on CPU), ``"fp32"`` or ``"fp16"`` (CUDA only).
+        downsample_ratio: ``"auto"`` (:func:`auto_downsample_ratio`) or a ratio in (0, 1].
+    """
+
+    device: str = "auto"
+    precision: Precision = "auto"
+    downsample_ratio: float | Literal["auto"] = "auto"
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"precision: unknown {self.precision!r} (expected one of {', '.join(PRECISIONS)})")
+        if self.device != "auto":
+            try:
+                torch.device(self.device)
+            except (RuntimeError, TypeError) as err:
+                raise ConfigError(f"device: unknown {self.device!r} (expected auto, cpu, cuda or cuda:N)") from err
+        ratio = self.downsample_ratio
+        if ratio != "auto" and not (isinstance(ratio, (int, float)) and 0 < ratio <= 1):
+            raise ConfigError(f"downsample_ratio: {ratio!r} is not 'auto' or a number in (0, 1]")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MatteBatch:
+    """Model output for ``T`` frames, float32 on the CPU.
+
+    Shape:
+        fgr: ``[T, 3, H, W]`` RGB 0..1; pha: ``[T, 1, H, W]`` 0..1.
+    """
+
+    fgr: Tensor
+    pha: Tensor
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; other names are checked for availability.
+
+    Raises:
+        ConfigError: CUDA was asked for but is not available.
+    """
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device: {device!r} asked for, but CUDA is not available; use --device cpu or auto")
+    return resolved
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``"auto"`` -> fp16 on CUDA, fp32 elsewhere.
+
+    Raises:
+        ConfigError: fp16 on a non-CUDA device.
+    """
+    if precision == "auto":
+        return "fp16" if device.type == "cuda" else "fp32"
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"precision: fp16 needs a CUDA device, not {device.type}; use fp32 or auto")
+    return precision
+
+
+def _dtype(precision: str) -> torch.dtype:
+    return torch.float16 if precision == "fp16" else torch.float32
+
+
+class Matter:
+    """A MattingNetwork ready to run on one device, carrying the recurrent state between calls.
+
+    Args:
+        model: A MattingNetwork holding its weights (official layout; left unchanged).
+        options: Device, precision, downsample ratio.
+        weights_sha256: Digest of the weights file, reported in manifests.
+
+    Raises:
+        ConfigError: Unusable device or precision.
+    """
+
+    def __init__(
+        self, model: nn.Module, options: EngineOptions | None = None, *, weights_sha256: str | None = None
+    ) -> None:
+        self.options = options or EngineOptions()
+        self.device = resolve_device(self.options.device)
+        self.precision = resolve_precision(self.options.precision, self.device)
+        self.variant: str | None = getattr(model, "variant", None)
+        self.refiner: str | None = getattr(model, "refiner_name", None)
+        self.weights_sha256 = weights_sha256
+        self._dtype = _dtype(self.precision)
+        self.model = (
+            fused_for_inference(model).to(device=self.device, dtype=self._dtype).to(memory_format=torch.channels_last)
+        )
+        # Frames per model call: 1 on CPU (measured faster than [1, T] clips), all T on CUDA.
+        self._frames_per_call: int | None = 1 if self.device.type == "cpu" else None
+        self._state = RecurrentState.initial()
+        self._frame_size: tuple[int, int] | None = None
+
+    @property
+    def state(self) -> RecurrentState:
+        """The recurrent state after the last frame matted (initial after :meth:`reset`)."""
+        return self._state
+
+    @state.setter
+    def state(self, state: RecurrentState) -> None:
+        self._state = state.to(self.device, self._dtype)
+        self._frame_size = None
+
+    def reset(self) -> None:
+        """Forget the recurrent state: the next frame is treated as the first of a clip."""
+        self._state = RecurrentState.initial()
+        self._frame_size = None
+
+    def downsample_ratio_for(self, height: int, width: int) -> float:
+        """The ratio used for frames of this size (the option, or :func:`auto_downsample_ratio`)."""
+        ratio = self.options.downsample_ratio
+        return auto_downsample_ratio(height, width) if ratio == "auto" else float(ratio)
+
+    def matte(self, src: Tensor) -> MatteBatch:
+        """Matte the next ``T`` frames of the clip, carrying the recurrent state.
+
+        Args:
+            src: The frames, float RGB 0..1, on the CPU.
+
+        Returns:
+            Foreground and alpha as float32 CPU tensors.
+
+        Shape:
+            src: ``[T, 3, H, W]``; returns fgr ``[T, 3, H, W]``, pha ``[T, 1, H, W]``.
+
+        Raises:
+            ValueError: ``src`` is not ``[T, 3, H, W]`` floating point.
+        """
+        if src.ndim != 4 or src.shape[1] != 3 or not src.is_floating_point():
+            raise ValueError(f"src must be a float [T, 3, H, W] tensor, got {src.dtype} {list(src.shape)}")
+        height, width = src.shape[-2:]
+        if self._frame_size not in (None, (height, width)) and not self._state.is_initial:
+            log.warning("frame size changed to %dx%d: recurrent state reset", width, height)
+            self._state = RecurrentState.initial()
+        self._frame_size = (height, width)
+        ratio = self.downsample_ratio_for(height, width)
+        step = self._frames_per_call or src.shape[0]
+        fgrs: list[Tensor] = []
+        phas: list[Tensor] = []
+        rec = self._state.as_list()
+        with torch.inference_mode():
+            frames = src.to(device=self.device, dtype=self._dtype, non_blocking=True)
+            for start in range(0, frames.shape[0], step):
+                chunk = frames[start : start + step]
+                if chunk.shape[0] == 1:
+                    x = chunk.contiguous(memory_format=torch.channels_last)
+                    fgr, pha, *rec = self.model(x, *rec, downsample_ratio=ratio)
+                else:
+                    fgr, pha, *rec = self.model(chunk[None], *rec, downsample_ratio=ratio)
+                    fgr, pha = fgr[0], pha[0]
+                fgrs.append(fgr)
+                phas.append(pha)
+            fgr_all = torch.cat(fgrs) if len(fgrs) > 1 else fgrs[0]
+            pha_all = torch.cat(phas) if len(phas) > 1 else phas[0]
+            out = MatteBatch(
+                fgr=fgr_all.to("cpu", torch.float32).contiguous(),
+                pha=pha_all.to("cpu", torch.float32).contiguous(),
+            )
+        self._state = RecurrentState.from_list(rec)
+        return out
+
+
+def open_matter(
+    weights: str | os.PathLike[str] | None = None,
+    options: EngineOptions | None = None,
+    *,
+    variant: str | None = None,
+    refiner: str | None = None,
+) -> Matter:
+    """Find and read the weights, build the model, and put it on its device.
+
+    Args:
+        weights: Weights file or tfjs folder; None looks in the usual places
+            (see :func:`~rvm_render.engine.weights.resolve_weights_path`).
+        variant: Require this variant (``"mobilenetv3"`` or ``"resnet50"``).
+        refiner: Refiner to use; None takes the one the weights carry.
+
+    Raises:
+        WeightsError: Missing, corrupt, or wrong-variant weights.
+        ConfigError: Unusable device or precision.
+    """
+    options = options or EngineOptions()
+    loaded = read_weights(resolve_weights_path(weights))
+    model = network_for_weights(loaded, variant=variant, refiner=refiner)
+    log.info("weights '%s': RVM %s, %s, sha256 %s", loaded.path, loaded.variant, model.refiner_name, loaded.sha256[:12])
+    return Matter(model, options, weights_sha256=loaded.sha256)
+
+
+def load_model(
+    weights: str | os.PathLike[str] | None = None,
+    variant: str | None = None,
+    refiner: str | None = None,
+    device: str = "auto",
+    precision: str = "auto",
+) -> nn.Module:
+    """The RVM MattingNetwork (official layout, eval mode) with weights, on its device.
+
+    Same weight lookup and errors as :func:`open_matter`; call it as the official model:
+    ``fgr, pha, *rec = model(src, *rec, downsample_ratio=0.25)``.
+    """
+    resolved = resolve_device(device)
+    dtype = _dtype(resolve_precision(precision, resolved))
+    model = network_for_weights(read_weights(resolve_weights_path(weights)), variant=variant, refiner=refiner)
+    return model.to(device=resolved, dtype=dtype).eval()

@@ -1,0 +1,164 @@
+"""Composite review movie (``<stem>_comp.mp4``): the subject over a colour, image or video.
+
+``comp = fgr * pha + bg * (1 - pha)`` in R'G'B' (no linearisation, as RVM's own demo does),
+encoded as H.264 (libx264, crf 18, ``yuv420p``) tagged BT.709 limited range, with the
+source audio copied. Image and video backgrounds are scaled to the frame size (not cropped);
+a video background shorter than the clip loops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+from rvm_render.errors import MediaError, UnreadableMediaError, UnsupportedFormatError
+from rvm_render.media import colour
+from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.media.reader import FrameReader, exr_rgb, frame_to_rgb, open_reader
+from rvm_render.media.writers.background import Background
+from rvm_render.media.writers.container import ContainerWriter, frame_from_planes
+from rvm_render.media.writers.output import OutputFormat, WrittenOutput
+
+__all__ = ["CompWriter", "composite", "BackgroundSource"]
+
+PIX_FMT = "yuv420p"
+
+
+def composite(fgr: np.ndarray, pha: np.ndarray, bg: np.ndarray) -> np.ndarray:
+    """``fgr * pha + bg * (1 - pha)``.
+
+    Shape:
+        fgr, bg: [H, W, 3] float32 0..1; pha: [H, W] float32 0..1 -> [H, W, 3] float32
+    """
+    alpha = np.clip(pha, 0.0, 1.0)[..., None]
+    return bg + (fgr - bg) * alpha
+
+
+def _resized(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """uint8/uint16 R'G'B' scaled to width x height, as float32 0..1."""
+    wide = rgb.dtype == np.uint16
+    if rgb.shape[:2] != (height, width):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb48le" if wide else "rgb24")
+        rgb = frame.reformat(width=width, height=height, interpolation="BICUBIC").to_ndarray()
+    return rgb.astype(np.float32) * np.float32(1.0 / (65535.0 if wide else 255.0))
+
+
+class BackgroundSource:
+    """Background frames at the output size: ``frame(frame_index)`` -> [H, W, 3] float32."""
+
+    def __init__(self, background: Background, width: int, height: int) -> None:
+        self.background = background
+        self.width, self.height = width, height
+        self._still: np.ndarray | None = None
+        self._video: MediaInfo | None = None
+        self._frames: Iterator[np.ndarray] | None = None
+        self._reader: FrameReader | None = None
+        if background.kind == "colour":
+            self._still = np.empty((height, width, 3), dtype=np.float32)
+            self._still[:] = np.asarray(background.colour, dtype=np.float32)
+        elif background.kind == "image":
+            assert background.path is not None
+            self._still = _resized(self._image_rgb(background.path), width, height)
+        else:
+            assert background.path is not None
+            self._video = probe(background.path)
+            self._frames = self._looped()
+
+    @staticmethod
+    def _image_rgb(path: Path) -> np.ndarray:
+        if path.suffix.lower() == ".exr":
+            return exr_rgb(path)
+        try:
+            with av.open(str(path)) as container:
+                frame = next(container.decode(video=0))
+        except (av.error.FFmpegError, StopIteration) as err:
+            raise UnreadableMediaError(
+                f"cannot read background image '{path}': not a readable image; pick another"
+            ) from err
+        wide = max(c.bits for c in frame.format.components) > 8
+        return frame_to_rgb(frame, "bt709", "pc" if frame.format.name.startswith("yuvj") else "tv", wide=wide)
+
+    def _looped(self) -> Iterator[np.ndarray]:
+        assert self._video is not None
+        while True:
+            self._reader = open_reader(self._video)
+            with self._reader:
+                for decoded in self._reader:
+                    yield _resized(decoded.rgb, self.width, self.height)
+
+    def frame(self) -> np.ndarray:
+        """The next background frame (a still repeats, a video advances and loops)."""
+        if self._still is not None:
+            return self._still
+        assert self._frames is not None
+        return next(self._frames)
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        self._frames = None
+
+
+class CompWriter(ContainerWriter):
+    """Writes ``<stem>_comp.mp4``: H.264 of the subject over ``background``."""
+
+    format = OutputFormat.COMP
+
+    def __init__(
+        self, final_path: Path, info: MediaInfo, *, background: Background | None = None, overwrite: bool = False
+    ) -> None:
+        if info.width % 2 or info.height % 2:
+            raise UnsupportedFormatError(
+                f"cannot write '{final_path}': H.264 4:2:0 needs even sizes, '{info.path}' is "
+                f"{info.width}x{info.height}; use the exr or prores4444 output"
+            )
+        self._background = BackgroundSource(
+            background or Background(kind="colour", colour=(0.0, 1.0, 0.0)), info.width, info.height
+        )
+        try:
+            super().__init__(
+                final_path,
+                info,
+                overwrite=overwrite,
+                codec="libx264",
+                pix_fmt=PIX_FMT,
+                options={"crf": "18", "preset": "fast"},
+                container_options={"movflags": "+faststart"},
+            )
+        except BaseException:
+            self._background.close()
+            raise
+
+    def video_frame(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> av.VideoFrame:
+        try:
+            bg = self._background.frame()
+        except StopIteration as err:  # pragma: no cover - a looping video never ends
+            raise MediaError(f"background for '{self.final_path}' ran out of frames") from err
+        comp = composite(np.asarray(fgr, np.float32), np.asarray(pha, np.float32), bg)
+        ycbcr = colour.rgb_to_ycbcr(comp, colorspace="bt709", color_range="tv", bit_depth=8)
+        return frame_from_planes([ycbcr[0], _chroma_420(ycbcr[1]), _chroma_420(ycbcr[2])], PIX_FMT)
+
+    def close(self) -> WrittenOutput:
+        try:
+            return super().close()
+        finally:
+            self._background.close()
+
+    def abort(self) -> None:
+        try:
+            super().abort()
+        finally:
+            self._background.close()
+
+
+def _chroma_420(plane: np.ndarray) -> np.ndarray:
+    """Average each 2x2 block (box filter) of an even-sized uint8 chroma plane."""
+    acc = plane[0::2, 0::2].astype(np.uint16)
+    acc += plane[1::2, 0::2]
+    acc += plane[0::2, 1::2]
+    acc += plane[1::2, 1::2]
+    acc += 2
+    return (acc >> 2).astype(np.uint8)

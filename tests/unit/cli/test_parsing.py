@@ -1,0 +1,56 @@
+"""Command-line values: formats, frame ranges, ratios, and what --help promises."""
+
+from __future__ import annotations
+
+import pytest
+
+from rvm_render.cli.main import build_parser
+from rvm_render.cli.matte import parse_downsample_ratio, parse_formats, parse_frame_range
+from rvm_render.cli.progress import ProgressBar, format_duration
+from rvm_render.errors import ConfigError
+from rvm_render.media.writers import OutputFormat
+from rvm_render.pipeline.progress import ProgressEvent
+
+
+def test_formats_keep_order_and_drop_repeats() -> None:
+    assert parse_formats("exr, PRORES4444,exr") == (OutputFormat.EXR, OutputFormat.PRORES4444)
+
+
+def test_unknown_format_names_the_closest() -> None:
+    with pytest.raises(ConfigError, match=r"unknown 'pgn' \(did you mean 'png'\?\)"):
+        parse_formats("pgn")
+
+
+@pytest.mark.parametrize("text", ["10", "5-2", "a-b", "-3", "3-"])
+def test_bad_frame_ranges(text: str) -> None:
+    with pytest.raises(ConfigError, match="FIRST-LAST"):
+        parse_frame_range(text)
+
+
+def test_frame_range_is_inclusive() -> None:
+    assert parse_frame_range("0-99") == (0, 99)
+
+
+@pytest.mark.parametrize("text", ["0", "1.5", "-0.2", "quarter"])
+def test_bad_ratios(text: str) -> None:
+    with pytest.raises(ConfigError, match="downsample-ratio"):
+        parse_downsample_ratio(text)
+
+
+def test_ratio_values() -> None:
+    assert parse_downsample_ratio("auto") == "auto"
+    assert parse_downsample_ratio("0.375") == 0.375
+
+
+def test_durations() -> None:
+    assert [format_duration(s) for s in (0, 59.6, 83.2, 3725)] == ["0:00", "1:00", "1:23", "1:02:05"]
+
+
+def test_progress_line_shows_fps_and_eta(tmp_path) -> None:
+    event = ProgressEvent(tmp_path / "clip.mov", frames_done=50, frames_total=200, elapsed_s=10.0)
+    line = ProgressBar.line(event)
+    assert "50/200" in line and "5.0 fps" in line and "ETA 0:30" in line
+
+
+def test_help_lists_subcommands() -> None:
+    assert "matte" in build_parser().format_help()
