@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from rvm_render import __version__
-from rvm_render.cli import matte
+from rvm_render.cli import assemble, farm, matte, segment
 from rvm_render.errors import RvmRenderError
 
 __all__ = ["main", "build_parser"]
@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     matte.add_parser(commands)
+    segment.add_parser(commands)
+    assemble.add_parser(commands)
+    farm.add_parser(commands)
     return parser
 
 
@@ -52,7 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; unfinished outputs were removed", file=sys.stderr)
+        print("error: interrupted; unfinished outputs were removed (run the same command again to resume"
+              " a segmented render)", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 

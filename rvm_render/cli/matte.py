@@ -1,4 +1,12 @@
-"""``rvm-render matte``: matte clips into deliverables in one pass each."""
+"""``rvm-render matte``: matte clips into deliverables, in one pass or in resumable segments.
+
+A clip longer than ``--segment-frames`` (default
+:data:`~rvm_render.jobs.segments.DEFAULT_SEGMENT_FRAMES`) is rendered in segments with
+checkpoints (:func:`rvm_render.jobs.runner.render_segmented`), so running the same command
+again after a crash resumes it; shorter clips, and ``--segment-frames 0``, take one pass
+(:func:`rvm_render.pipeline.render_clip`). Naming ``--segment-frames``, ``--work-dir`` or
+``--mode`` always segments.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +16,28 @@ import logging
 import sys
 from pathlib import Path
 
-from rvm_render.engine import EngineOptions, open_matter
-from rvm_render.errors import ConfigError, MediaError, OutputExistsError
+from rvm_render.engine import EngineOptions, Matter, open_matter
+from rvm_render.engine.weights import resolve_weights_path
+from rvm_render.errors import ConfigError, JobError, MediaError, OutputExistsError
+from rvm_render.jobs.runner import render_segmented, work_dir_for
+from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
+from rvm_render.media.probe import probe
 from rvm_render.media.writers import OutputFormat, parse_background
-from rvm_render.pipeline import RenderRequest, RenderSettings, render_clip
-from rvm_render.pipeline.render import DEFAULT_FORMATS
+from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
+from rvm_render.pipeline.progress import ProgressCallback
+from rvm_render.pipeline.render import DEFAULT_BATCH_FRAMES, DEFAULT_FORMATS, frame_range
 from rvm_render.cli.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
-__all__ = ["add_parser", "run", "parse_formats", "parse_frame_range", "parse_downsample_ratio"]
+__all__ = [
+    "add_parser",
+    "run",
+    "parse_formats",
+    "parse_frame_range",
+    "parse_downsample_ratio",
+    "parse_frame_count",
+]
 
 _FORMAT_HELP = {
     OutputFormat.PRORES4444: "ProRes 4444 .mov, straight foreground RGB + matte alpha, audio copied",
@@ -62,6 +82,13 @@ def parse_downsample_ratio(text: str) -> float | str:
     return ratio
 
 
+def parse_frame_count(text: str) -> int:
+    """A frame count >= 0 (``--segment-frames``, ``--preroll``)."""
+    if not text.strip().isdigit():
+        raise ConfigError(f"'{text}' is not a frame count (a whole number >= 0)")
+    return int(text)
+
+
 def add_parser(commands: argparse._SubParsersAction) -> None:
     formats_help = "\n".join(f"  {fmt.value:<11} {text}" for fmt, text in _FORMAT_HELP.items())
     parser = commands.add_parser(
@@ -81,8 +108,13 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "Weights are looked for in: --weights, $RVM_RENDER_WEIGHTS, 'weights' in config.yaml,\n"
             "then the user cache dir. Accepted: official rvm_mobilenetv3.pth / rvm_resnet50.pth, or a\n"
             "TensorFlow.js model.json folder.\n\n"
-            "Example:\n"
-            "  rvm-render matte interview.mov -o mattes --formats prores4444,exr --downsample-ratio auto"
+            "Long clips: a clip longer than --segment-frames is rendered in segments, each\n"
+            "checkpointed in the work dir (default OUTDIR/.rvm-work/<stem>); after a crash, Ctrl-C\n"
+            "or kill, run the same command again to resume from the last finished segment. The\n"
+            "result is identical to an uninterrupted run and, in sequential mode, to one pass.\n\n"
+            "Examples:\n"
+            "  rvm-render matte interview.mov -o mattes --formats prores4444,exr --downsample-ratio auto\n"
+            "  rvm-render matte feature.mov -o mattes --segment-frames 2880 --work-dir /scratch/feature"
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="clips to matte")
@@ -105,12 +137,71 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N (default: auto)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto", help="auto: fp16 on CUDA, fp32 on CPU")
     parser.add_argument("--frames", type=parse_frame_range, default=None, metavar="FIRST-LAST", help="render only these frames (0-based, inclusive)")
-    parser.add_argument("--batch-frames", type=int, default=RenderSettings.batch_frames, metavar="T", help="frames per engine call (default: %(default)s)")
+    parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES, metavar="T", help="frames per engine call (default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: refuse)")
+    segments = parser.add_argument_group("segments and resume")
+    segments.add_argument(
+        "--segment-frames",
+        type=parse_frame_count,
+        default=None,
+        metavar="N",
+        help=f"most frames per checkpointed segment (default: {DEFAULT_SEGMENT_FRAMES}, used for clips longer "
+        "than that; 0: one pass, no checkpoints)",
+    )
+    segments.add_argument("--work-dir", type=Path, default=None, metavar="DIR",
+                          help="checkpoint folder of the clip (default: OUTDIR/.rvm-work/<stem>; one INPUT only)")
+    segments.add_argument("--mode", choices=PLAN_MODES, default=None,
+                          help="sequential: state handed from segment to segment, identical to one pass "
+                          "(default); parallel: each segment warms up on --preroll frames, independent")
+    segments.add_argument("--preroll", type=parse_frame_count, default=PREROLL_FRAMES, metavar="N",
+                          help="parallel mode: frames matted before a segment to warm up the state (default: %(default)s)")
+    segments.add_argument("--keep-work-dir", action="store_true",
+                          help="keep the work dir after the deliverables are assembled (default: removed)")
     parser.set_defaults(run=run)
 
 
+def _segmented(args: argparse.Namespace, request: RenderRequest) -> bool:
+    """Whether to render in segments: asked for, longer than one segment, or resuming one."""
+    if args.segment_frames == 0:
+        return False
+    if args.segment_frames is not None or args.work_dir is not None or args.mode is not None:
+        return True
+    info = probe(request.input_path)
+    first, last = frame_range(request, info)
+    return last - first + 1 > DEFAULT_SEGMENT_FRAMES or work_dir_for(request, info).exists()
+
+
+def _render_one(
+    args: argparse.Namespace,
+    request: RenderRequest,
+    settings: RenderSettings,
+    matter: Matter,
+    weights: Path,
+    progress: ProgressCallback | None,
+) -> RenderResult:
+    if not _segmented(args, request):
+        return render_clip(request, settings, matter, on_progress=progress)
+    policy = SegmentPolicy(
+        max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll
+    )
+    return render_segmented(
+        request,
+        settings,
+        matter,
+        policy,
+        mode=args.mode or "sequential",
+        work_dir=args.work_dir,
+        on_progress=progress,
+        weights_path=weights,
+        keep_work_dir=args.keep_work_dir,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.work_dir is not None and len(args.inputs) > 1:
+        raise ConfigError("--work-dir: names the work dir of one clip; pass one INPUT with it")
+    if args.segment_frames == 0 and (args.work_dir is not None or args.mode is not None):
+        raise ConfigError("--segment-frames 0 renders in one pass; drop --work-dir and --mode, or segment")
     settings = RenderSettings(
         formats=args.formats,
         background=None if args.background is None else parse_background(args.background),
@@ -118,15 +209,16 @@ def run(args: argparse.Namespace) -> int:
         batch_frames=args.batch_frames,
     )
     options = EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
-    matter = open_matter(args.weights, options, variant=args.variant)
+    weights = resolve_weights_path(args.weights)
+    matter = open_matter(weights, options, variant=args.variant)
     progress = None if args.quiet else ProgressBar()
     first, last = args.frames if args.frames is not None else (None, None)
     failed = 0
     for input_path in args.inputs:
         request = RenderRequest(input_path, args.output_dir, first_frame=first, last_frame=last)
         try:
-            result = render_clip(request, settings, matter, on_progress=progress)
-        except (MediaError, OutputExistsError, ConfigError) as err:
+            result = _render_one(args, request, settings, matter, weights, progress)
+        except (MediaError, OutputExistsError, ConfigError, JobError) as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)
             continue

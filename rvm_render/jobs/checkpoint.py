@@ -3,7 +3,8 @@
 A work dir (default ``OUTDIR/.rvm-work/<stem>/``) holds:
 
 - ``plan.json``: what is being rendered (input path and fingerprint, model weights sha256,
-  settings hash) and the segment plan;
+  settings hash), the segment plan, and the :class:`RenderSpec`: everything another process
+  or machine needs to render a segment (output folder, deliverables, engine options, weights);
 - ``segment-K.done.json``: segment K finished, with its outputs and the sha256 of its state;
 - ``state-K.pt``: the recurrent state (r1..r4) after segment K's last frame, as the opaque
   bytes the caller gives (``RecurrentState.to_bytes()``), for the segment that depends on K.
@@ -35,6 +36,7 @@ from typing import Any
 
 from rvm_render.errors import CheckpointMismatchError, JobError, JobNotFoundError
 from rvm_render.jobs.segments import PLAN_MODES, PlanMode, Segment, SegmentPolicy, plan_segments
+from rvm_render.media.writers import Background
 
 __all__ = [
     "PLAN_FILE",
@@ -43,6 +45,7 @@ __all__ = [
     "InputFingerprint",
     "JobPlan",
     "PlanFingerprint",
+    "RenderSpec",
     "WorkDir",
     "default_work_dir",
     "plan_for",
@@ -132,8 +135,86 @@ class PlanFingerprint:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderSpec:
+    """What a segment renders and how, so any process or machine can run it from the work dir.
+
+    Attributes:
+        input_path: the clip (absolute; a printf pattern for an image sequence).
+        output_dir: where the assembled deliverables and the manifest go (absolute).
+        stem: file-name stem of the deliverables.
+        first_frame, last_frame: the rendered range of the clip (inclusive, 0-based).
+        formats: deliverables (``OutputFormat`` values), in order.
+        background: backdrop of the ``comp`` deliverable; None for the default.
+        downsample_ratio: the resolved ratio (never ``"auto"``).
+        batch_frames: frames per engine call.
+        device: engine device as asked for (``"auto"``, ``"cpu"``, ``"cuda:0"``...); a task may
+            override it.
+        precision: ``"auto"``, ``"fp32"`` or ``"fp16"`` as asked for.
+        variant: model variant of the weights (``"mobilenetv3"``, ``"resnet50"``).
+        weights_path: weights file or tfjs folder as seen by the planner; None: the usual lookup.
+        weights_sha256: digest the weights must have.
+    """
+
+    input_path: str
+    output_dir: str
+    stem: str
+    first_frame: int
+    last_frame: int
+    formats: tuple[str, ...]
+    background: Background | None
+    downsample_ratio: float
+    batch_frames: int
+    device: str
+    precision: str
+    variant: str | None
+    weights_path: str | None
+    weights_sha256: str
+
+    def output_settings(self) -> dict[str, Any]:
+        """The fields that change the rendered pixels: what :func:`settings_hash` covers."""
+        return {
+            "first_frame": self.first_frame,
+            "last_frame": self.last_frame,
+            "formats": list(self.formats),
+            "background": _jsonable(self.background),
+            "downsample_ratio": self.downsample_ratio,
+            "batch_frames": self.batch_frames,
+            "precision": self.precision,
+            "variant": self.variant,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = _jsonable(self)
+        return document
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> RenderSpec:
+        """Parse the ``spec`` entry of ``plan.json``.
+
+        Raises:
+            KeyError, TypeError, ValueError: not a spec of this format.
+        """
+        values = dict(document)
+        background = values.pop("background")
+        if background is not None:
+            path = background.get("path")
+            background = Background(
+                kind=background["kind"],
+                colour=tuple(float(c) for c in background["colour"]),  # type: ignore[arg-type]
+                path=None if path is None else Path(path),
+            )
+        values["formats"] = tuple(str(name) for name in values["formats"])
+        return cls(background=background, **values)
+
+
+@dataclass(frozen=True, slots=True)
 class JobPlan:
-    """Everything ``plan.json`` records: the fingerprint and the segment plan made for it."""
+    """Everything ``plan.json`` records: the fingerprint and the segment plan made for it.
+
+    ``frames_total`` is the number of frames the plan covers; segments hold clip frame indices
+    (they start at ``spec.first_frame`` when a range of the clip is rendered). ``spec`` is None
+    for a plan that only schedules work (farm tests); a render needs it.
+    """
 
     fingerprint: PlanFingerprint
     frames_total: int
@@ -141,6 +222,7 @@ class JobPlan:
     mode: PlanMode
     segments: tuple[Segment, ...]
     cuts: tuple[int, ...] = ()
+    spec: RenderSpec | None = None
 
     def segment(self, index: int) -> Segment:
         """The segment with this index.
@@ -166,6 +248,7 @@ class JobPlan:
             "policy": dataclasses.asdict(self.policy),
             "mode": self.mode,
             "segments": [dataclasses.asdict(segment) for segment in self.segments],
+            "spec": None if self.spec is None else self.spec.to_json(),
         }
 
     @classmethod
@@ -191,6 +274,7 @@ class JobPlan:
             mode=mode,
             segments=tuple(Segment(**segment) for segment in document["segments"]),
             cuts=tuple(int(cut) for cut in document.get("cuts", ())),
+            spec=None if document.get("spec") is None else RenderSpec.from_json(document["spec"]),
         )
 
 
@@ -262,6 +346,7 @@ def _plan_differences(found: JobPlan, wanted: JobPlan) -> tuple[str, object, obj
         ("segment mode", found.mode, wanted.mode),
         ("cuts", found.cuts, wanted.cuts),
         ("segments", found.segments, wanted.segments),
+        ("output_dir", found.spec and found.spec.output_dir, wanted.spec and wanted.spec.output_dir),
     ]
     for name, found_value, wanted_value in checks:
         if found_value != wanted_value:
@@ -490,6 +575,9 @@ def plan_for(
     cuts: Sequence[int],
     policy: SegmentPolicy,
     mode: PlanMode = "sequential",
+    *,
+    first_frame: int = 0,
+    spec: RenderSpec | None = None,
 ) -> JobPlan:
     """Fingerprint the input and plan its segments: the :class:`JobPlan` a render records.
 
@@ -497,17 +585,35 @@ def plan_for(
         input_path: the input file (first file of an image sequence).
         weights_sha256: ``Matter.weights_sha256`` / ``LoadedWeights.sha256``.
         settings: the render settings (hashed with :func:`settings_hash`).
-        frames_total: frames in the input.
-        cuts: shot cuts (:func:`rvm_render.jobs.cuts.detect_cuts`), empty for none.
+        frames_total: frames to render (the whole input, or the range from ``first_frame``).
+        cuts: shot cuts as clip frame indices (:func:`rvm_render.jobs.cuts.detect_cuts`),
+            empty for none; ``first_frame`` and cuts before it are ignored.
         policy: segment length and preroll.
         mode: ``"sequential"`` or ``"parallel"``.
+        first_frame: clip index of the first frame rendered; segments are shifted by it.
+        spec: how to render, recorded for segment tasks (:class:`RenderSpec`).
     """
-    cut_list = tuple(sorted({int(cut) for cut in cuts if cut != 0}))
+    cut_list = tuple(sorted({int(cut) for cut in cuts if cut > first_frame}))
+    segments = plan_segments(frames_total, [cut - first_frame for cut in cut_list], policy, mode)
+    if first_frame:
+        segments = [_shifted(segment, first_frame) for segment in segments]
     return JobPlan(
         fingerprint=PlanFingerprint(InputFingerprint.of(input_path), weights_sha256, settings_hash(settings)),
         frames_total=frames_total,
         policy=policy,
         mode=mode,
-        segments=tuple(plan_segments(frames_total, cut_list, policy, mode)),
+        segments=tuple(segments),
         cuts=cut_list,
+        spec=spec,
+    )
+
+
+def _shifted(segment: Segment, frames: int) -> Segment:
+    """``segment`` with every frame index moved by ``frames``."""
+    preroll = segment.preroll_first_frame
+    return dataclasses.replace(
+        segment,
+        first_frame=segment.first_frame + frames,
+        last_frame=segment.last_frame + frames,
+        preroll_first_frame=None if preroll is None else preroll + frames,
     )

@@ -2,7 +2,7 @@
 
 A file output is encoded to ``.<stem>.partial-<pid><ext>`` next to its final name and moved
 into place with one rename (atomic on POSIX, same file system). A sequence is written into
-a hidden folder ``.<stem>.partial-<pid>/`` in the target folder and its frames are renamed
+a unique hidden folder ``.<stem><ext>.partial-XXXX/`` in the target folder and its frames are renamed
 into place when the sequence is complete. Readers and watch folders therefore never see a
 half-written deliverable. Nothing existing is replaced unless ``overwrite`` is set.
 """
@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from rvm_render.errors import OutputExistsError
@@ -25,6 +26,7 @@ __all__ = [
     "PartialFile",
     "PartialSequence",
     "write_bytes_atomically",
+    "link_sequence_into_place",
 ]
 
 
@@ -110,8 +112,8 @@ class PartialSequence:
         self.final_pattern = final_pattern
         self.overwrite = overwrite
         stem = final_pattern.name.split("%", 1)[0].rstrip("._") or "frames"
-        self.folder = final_pattern.parent / f".{stem}.partial-{os.getpid()}"
-        self.folder.mkdir(exist_ok=True)
+        prefix = f".{stem}{final_pattern.suffix}.partial-"
+        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=final_pattern.parent))
         self._numbers: list[int] = []
 
     def path_for(self, number: int) -> Path:
@@ -157,6 +159,39 @@ def write_bytes_atomically(path: Path, data: bytes, *, overwrite: bool = True) -
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
+        return partial.commit()
+    except BaseException:
+        partial.abort()
+        raise
+
+
+def link_sequence_into_place(files: dict[int, Path], final_pattern: Path, *, overwrite: bool) -> list[Path]:
+    """Put finished frame files in place as a sequence, leaving the sources where they are.
+
+    Each source is hard-linked (copied across file systems) into the hidden folder of a
+    :class:`PartialSequence`, which is then committed: a reader sees the whole sequence or
+    none of it, and the sources stay intact until the caller removes them, so an interrupted
+    call can simply be repeated.
+
+    Args:
+        files: frame number -> finished file.
+        final_pattern: printf pattern of the deliverable (``shot_matte.%06d.exr``).
+        overwrite: replace existing frames instead of raising.
+
+    Returns:
+        The final frame paths, in frame-number order.
+
+    Raises:
+        OutputExistsError: a frame exists and ``overwrite`` is False.
+    """
+    partial = PartialSequence(final_pattern, overwrite=overwrite)
+    try:
+        for number in sorted(files):
+            target = partial.path_for(number)
+            try:
+                os.link(files[number], target)
+            except OSError:
+                shutil.copy2(files[number], target)
         return partial.commit()
     except BaseException:
         partial.abort()

@@ -27,10 +27,12 @@ class Manifest:
     weights_sha256: str
     downsample_ratio: float
     outputs: tuple[WrittenOutput, ...]
+    segments: tuple[tuple[int, int], ...] = ()
+    """``(first_frame, last_frame)`` of each segment of a segmented render; empty for one pass."""
 
     def to_json(self) -> dict[str, Any]:
         rate = self.info.rate
-        return {
+        document: dict[str, Any] = {
             "input": str(self.info.path),
             "frames": self.last_frame - self.first_frame + 1,
             "first_frame": self.first_frame,
@@ -53,6 +55,9 @@ class Manifest:
                 for output in self.outputs
             ],
         }
+        if self.segments:
+            document["segments"] = [{"first_frame": first, "last_frame": last} for first, last in self.segments]
+        return document
 
 
 def manifest_path_for(output_dir: Path, stem: str) -> Path:

@@ -17,25 +17,30 @@ class ProgressEvent:
         input_path: The clip being rendered.
         frames_done: Frames written to every output so far.
         frames_total: Frames this render will write.
-        elapsed_s: Wall-clock seconds since the render started.
+        elapsed_s: Wall-clock seconds since the render (this run of it) started.
+        frames_resumed: Frames of ``frames_done`` finished by an earlier run (a resumed
+            segmented render); they count as done but not towards this run's speed.
     """
 
     input_path: Path
     frames_done: int
     frames_total: int
     elapsed_s: float
+    frames_resumed: int = 0
 
     @property
     def fps(self) -> float:
-        """Average frames per second so far (0 before the first frame)."""
-        return self.frames_done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Average frames per second of this run so far (0 before its first frame)."""
+        frames = self.frames_done - self.frames_resumed
+        return frames / self.elapsed_s if self.elapsed_s > 0 and frames > 0 else 0.0
 
     @property
     def eta_s(self) -> float | None:
-        """Seconds left at the average speed so far; None until a frame is done."""
-        if self.frames_done == 0:
+        """Seconds left at this run's average speed; None until this run has done a frame."""
+        fps = self.fps
+        if fps <= 0:
             return None
-        return (self.frames_total - self.frames_done) / self.fps
+        return (self.frames_total - self.frames_done) / fps
 
     @property
     def finished(self) -> bool:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from functools import partial
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -28,9 +29,20 @@ from rvm_render.pipeline.stages import run_stages
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RenderRequest", "RenderSettings", "RenderResult", "render_clip", "clip_stem"]
+__all__ = [
+    "RenderRequest",
+    "RenderSettings",
+    "RenderResult",
+    "render_clip",
+    "render_frames",
+    "open_writers",
+    "close_writers",
+    "clip_stem",
+    "frame_range",
+]
 
 DEFAULT_FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR)
+DEFAULT_BATCH_FRAMES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +60,7 @@ class RenderSettings:
     formats: tuple[OutputFormat, ...] = DEFAULT_FORMATS
     background: Background | None = None
     overwrite: bool = False
-    batch_frames: int = 4
+    batch_frames: int = DEFAULT_BATCH_FRAMES
     queue_batches: int = 2
 
     def __post_init__(self) -> None:
@@ -92,7 +104,12 @@ def clip_stem(info: MediaInfo) -> str:
     return name.rstrip("._-") or "sequence"
 
 
-def _frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
+def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
+    """The request's inclusive frame range, defaulting to the whole clip.
+
+    Raises:
+        ConfigError: the range lies outside the clip.
+    """
     first = 0 if request.first_frame is None else request.first_frame
     last = info.frames - 1 if request.last_frame is None else request.last_frame
     if not 0 <= first <= last < info.frames:
@@ -105,6 +122,106 @@ def _frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
 def _matted(matter: Matter, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     batch = matter.matte(src)
     return batch.fgr, batch.pha
+
+
+def open_writers(
+    settings: RenderSettings,
+    output_dir: Path,
+    stem: str,
+    info: MediaInfo,
+    *,
+    overwrite: bool | None = None,
+    audio: bool = True,
+    background_first_frame: int = 0,
+) -> list[MatteWriter]:
+    """Open one writer per deliverable of ``settings``; if one fails, the others are aborted.
+
+    Args:
+        overwrite: replace existing outputs; default ``settings.overwrite``.
+        audio, background_first_frame: see :func:`rvm_render.media.writers.open_writer`.
+
+    Raises:
+        OutputExistsError: an output exists and overwriting is off.
+        MediaError: a deliverable cannot be written for this clip.
+    """
+    writers: list[MatteWriter] = []
+    try:
+        for fmt in settings.formats:
+            writers.append(
+                open_writer(
+                    fmt,
+                    output_dir,
+                    stem,
+                    info,
+                    background=settings.background,
+                    overwrite=settings.overwrite if overwrite is None else overwrite,
+                    audio=audio,
+                    background_first_frame=background_first_frame,
+                )
+            )
+    except BaseException:
+        for writer in writers:
+            writer.abort()
+        raise
+    return writers
+
+
+def render_frames(
+    info: MediaInfo,
+    matter: Matter,
+    writers: list[MatteWriter],
+    *,
+    first_frame: int,
+    last_frame: int,
+    settings: RenderSettings,
+    on_frames_done: Callable[[int], None] | None = None,
+) -> int:
+    """Matte frames ``first_frame`` .. ``last_frame`` of a clip into open writers.
+
+    Decode, inference and encode overlap (:func:`~rvm_render.pipeline.stages.run_stages`).
+    The matter starts from whatever recurrent state it holds and keeps the state after the
+    last frame; batches of ``settings.batch_frames`` start at ``first_frame``. With no writers
+    the frames are only matted (a warm-up of the state). Writers are neither closed nor
+    aborted here.
+
+    Args:
+        on_frames_done: called with the frames of this range written by every writer so far.
+
+    Returns:
+        The number of frames matted.
+
+    Raises:
+        UnreadableMediaError: the clip ends early or is corrupt.
+    """
+    frames_total = last_frame - first_frame + 1
+    with open_reader(info, first_frame=first_frame, last_frame=last_frame) as frames:
+        written = run_stages(
+            frames,
+            partial(_matted, matter),
+            writers,
+            batch_frames=settings.batch_frames,
+            queue_batches=settings.queue_batches,
+            on_batch_done=on_frames_done,
+        )
+    if written != frames_total:
+        raise UnreadableMediaError(
+            f"'{info.path}': decoded {written} of {frames_total} frames (truncated or corrupt);"
+            " re-export or re-copy the file"
+        )
+    return written
+
+
+def close_writers(writers: list[MatteWriter]) -> tuple[WrittenOutput, ...]:
+    """Commit every writer; if one fails, abort the ones not committed yet and re-raise."""
+    outputs: list[WrittenOutput] = []
+    try:
+        for writer in writers:
+            outputs.append(writer.close())
+    except BaseException:
+        for writer in writers[len(outputs) :]:
+            writer.abort()
+        raise
+    return tuple(outputs)
 
 
 def render_clip(
@@ -124,7 +241,7 @@ def render_clip(
         ConfigError: The frame range lies outside the clip.
     """
     info = probe(request.input_path)
-    first, last = _frame_range(request, info)
+    first, last = frame_range(request, info)
     frames_total = last - first + 1
     stem = clip_stem(info)
     request.output_dir.mkdir(parents=True, exist_ok=True)
@@ -142,39 +259,15 @@ def render_clip(
             elapsed = time.perf_counter() - started
             on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed))
 
-    writers: list[MatteWriter] = []
+    writers = open_writers(settings, request.output_dir, stem, info)
     try:
-        for fmt in settings.formats:
-            writers.append(
-                open_writer(
-                    fmt,
-                    request.output_dir,
-                    stem,
-                    info,
-                    background=settings.background,
-                    overwrite=settings.overwrite,
-                )
-            )
         report(0)
-        with open_reader(info, first_frame=first, last_frame=last) as frames:
-            written = run_stages(
-                frames,
-                partial(_matted, matter),
-                writers,
-                batch_frames=settings.batch_frames,
-                queue_batches=settings.queue_batches,
-                on_batch_done=report,
-            )
-        if written != frames_total:
-            raise UnreadableMediaError(
-                f"'{info.path}': decoded {written} of {frames_total} frames (truncated or corrupt);"
-                " re-export or re-copy the file"
-            )
-        outputs = tuple(writer.close() for writer in writers)
+        render_frames(info, matter, writers, first_frame=first, last_frame=last, settings=settings, on_frames_done=report)
     except BaseException:
         for writer in writers:
             writer.abort()
         raise
+    outputs = close_writers(writers)
     elapsed = time.perf_counter() - started
     report(frames_total)
     manifest = Manifest(

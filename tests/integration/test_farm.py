@@ -3,7 +3,8 @@
 The task command is a small Python stand-in for ``rvm-render segment WORKDIR --index K`` that
 uses the real WorkDir: it takes the state its segment starts from (``state_before`` refuses if
 the segment before it has not finished), checks it is the one that segment saved, appends K
-to ``order.txt`` and marks the segment done. So a finished run proves coverage and order.
+to ``order.txt`` and marks the segment done; as ``assemble WORKDIR`` it refuses to run before
+every segment is done and appends ``assemble``. So a finished run proves coverage and order.
 """
 
 from __future__ import annotations
@@ -38,10 +39,18 @@ import sys
 sys.path.insert(0, {repo!r})
 from rvm_render.jobs.checkpoint import WorkDir
 
-command, work_dir, flag, index = sys.argv[1:]
+command, work_dir, *rest = sys.argv[1:]
+work = WorkDir.load(work_dir)
+if command == "assemble":
+    assert rest == [], sys.argv
+    if not work.is_complete():
+        sys.exit(f"assemble ran before segments {{work.pending_segments()}} finished")
+    with open(work.path / "order.txt", "a") as order:
+        order.write("assemble\\n")
+    sys.exit(0)
+flag, index = rest
 assert (command, flag) == ("segment", "--index"), sys.argv
 k = int(index)
-work = WorkDir.load(work_dir)
 work.check_input()
 segment = work.plan.segment(k)
 state = work.state_before(k)
@@ -70,7 +79,9 @@ def _work_dir(clips_dir: Path, tmp_path: Path, mode: PlanMode) -> WorkDir:
 
 
 def _check_run(work: WorkDir) -> None:
-    order = [int(line) for line in (work.path / "order.txt").read_text().split()]
+    *lines, last = (work.path / "order.txt").read_text().split()
+    assert last == "assemble", "assembled once, after every segment"
+    order = [int(line) for line in lines]
     assert sorted(order) == [s.index for s in work.plan.segments], "every segment exactly once"
     position = {index: n for n, index in enumerate(order)}
     for segment in work.plan.segments:
@@ -100,7 +111,7 @@ def test_openjd_run_renders_every_segment_in_order(clips_dir: Path, tmp_path: Pa
 def test_openjd_run_fails_when_a_chain_is_broken(clips_dir: Path, tmp_path: Path, stand_in: Path) -> None:
     """Control: a template that runs a dependent segment first fails (the stand-in checks order)."""
     work = _work_dir(clips_dir, tmp_path, "sequential")
-    template = openjd_template(work.plan)
+    template = openjd_template(work.plan, assemble=False)
     template["steps"] = template["steps"][1:2]
     del template["steps"][0]["dependencies"]
     path = write_openjd_template(template, work.path / TEMPLATE_FILE)

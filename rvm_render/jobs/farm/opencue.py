@@ -9,7 +9,8 @@ one-frame chunk) is the segment index in the command::
 OpenCue runs the frames of a layer in no guaranteed order, and orders layers with
 dependencies, so the layers follow the same waves as the OpenJD template
 (:func:`rvm_render.jobs.farm.openjd.segment_waves`): layer ``wave-N`` holds the N-th segment of
-every chain and depends (layer on layer) on ``wave-(N-1)``.
+every chain and depends (layer on layer) on ``wave-(N-1)``. A last layer ``assemble`` (one
+frame) depends on every wave layer and runs ``rvm-render assemble WORKDIR``.
 
 PyOutline imports and serializes without a Cuebot; only launching needs one
 (``outline.cuerun.launch(ol, use_pycuerun=False)``). Serializing writes a session folder under
@@ -30,10 +31,13 @@ from rvm_render.jobs.farm.openjd import index_range_expression, segment_waves
 if TYPE_CHECKING:
     import outline
 
-__all__ = ["INDEX_TOKEN", "opencue_job_spec", "opencue_outline", "segment_command"]
+__all__ = ["ASSEMBLE_LAYER", "INDEX_TOKEN", "assemble_command", "opencue_job_spec", "opencue_outline",
+           "segment_command"]
 
 INDEX_TOKEN = "#FRAME_START#"
 """Cuebot token replaced by the first frame of the chunk: the segment index (chunk size 1)."""
+ASSEMBLE_LAYER = "assemble"
+"""Name of the layer that assembles the deliverables after every segment."""
 
 
 def _import_outline() -> Any:
@@ -53,6 +57,11 @@ def segment_command(work_dir: str, executable: str = "rvm-render", extra_args: S
     return f"{shlex.join(words)} {INDEX_TOKEN}" + (f" {shlex.join(extra_args)}" if extra_args else "")
 
 
+def assemble_command(work_dir: str, executable: str = "rvm-render", extra_args: Sequence[str] = ()) -> str:
+    """The shell command of the assemble layer's one frame, paths quoted."""
+    return shlex.join([executable, "assemble", work_dir, *extra_args])
+
+
 def opencue_outline(
     plan: JobPlan,
     work_dir: str,
@@ -65,6 +74,8 @@ def opencue_outline(
     extra_args: Sequence[str] = (),
     gpus_per_frame: int = 0,
     service: str | None = None,
+    assemble: bool = True,
+    assemble_args: Sequence[str] = (),
 ) -> outline.Outline:
     """A PyOutline outline rendering a planned clip: one OpenCue frame per segment.
 
@@ -77,6 +88,9 @@ def opencue_outline(
         extra_args: arguments added after the index (e.g. ``["--device", "cuda"]``).
         gpus_per_frame: when > 0, each layer books that many GPUs.
         service: OpenCue service of the layers; default PyOutline's (``shell``).
+        assemble: add the :data:`ASSEMBLE_LAYER` layer (one frame, no GPU), depending on
+            every wave layer.
+        assemble_args: arguments added after ``assemble WORKDIR`` (e.g. ``["--overwrite"]``).
 
     Returns:
         The outline; serialize it with :func:`opencue_job_spec` or launch it with
@@ -95,6 +109,7 @@ def opencue_outline(
     ol = outline_module.Outline(job_name, show=show, shot=shot, user=user)
     command = segment_command(work_dir, executable, extra_args)
     previous = None
+    waves: list[Any] = []
     for position, wave in enumerate(segment_waves(plan.segments)):
         layer_args: dict[str, Any] = {"command": command, "range": index_range_expression(wave), "chunk": 1}
         if gpus_per_frame:
@@ -106,6 +121,17 @@ def opencue_outline(
             layer.depend_on(previous, outline_module.depend.DependType.LayerOnLayer)
         ol.add_layer(layer)
         previous = layer
+        waves.append(layer)
+    if assemble:
+        final_args: dict[str, Any] = {
+            "command": assemble_command(work_dir, executable, assemble_args), "range": "0", "chunk": 1,
+        }
+        if service:
+            final_args["service"] = service
+        final = outline_module.modules.shell.Shell(ASSEMBLE_LAYER, **final_args)
+        for layer in waves:
+            final.depend_on(layer, outline_module.depend.DependType.LayerOnLayer)
+        ol.add_layer(final)
     return ol
 
 

@@ -14,9 +14,14 @@ per *position in a chain*:
   ``Wave-(N-1)``, which holds its predecessor.
 
 So every segment runs after the segment whose state it starts from; segments of one wave run
-in parallel. The number of steps is the longest chain's length. Each task runs::
+in parallel. The number of wave steps is the longest chain's length. Each task runs::
 
     {{Param.RvmRender}} segment {{Param.WorkDir}} --index {{Task.Param.Index}}
+
+A last step ``Assemble`` (one task) depends on every wave and joins the segments' outputs into
+the deliverables::
+
+    {{Param.RvmRender}} assemble {{Param.WorkDir}}
 
 ``RvmRender`` (default ``rvm-render``) and ``WorkDir`` are job parameters, so a submitter can
 point at another install, and the farm's path mapping applies to the work dir.
@@ -35,6 +40,7 @@ from rvm_render.jobs.checkpoint import JobPlan
 from rvm_render.jobs.segments import Segment, segment_chains
 
 __all__ = [
+    "ASSEMBLE_STEP",
     "SPECIFICATION_VERSION",
     "TEMPLATE_FILE",
     "index_range_expression",
@@ -47,6 +53,8 @@ __all__ = [
 SPECIFICATION_VERSION = "jobtemplate-2023-09"
 TEMPLATE_FILE = "job.openjd.json"
 """File name of the template inside a work dir (its ``WorkDir`` default ``"."`` points there)."""
+ASSEMBLE_STEP = "Assemble"
+"""Name of the step that assembles the deliverables after every segment."""
 _NAME_MAX = 128
 
 
@@ -93,6 +101,8 @@ def openjd_template(
     executable: str = "rvm-render",
     extra_args: Sequence[str] = (),
     gpus_per_task: int = 0,
+    assemble: bool = True,
+    assemble_args: Sequence[str] = (),
 ) -> dict[str, Any]:
     """An Open Job Description job template rendering a planned clip, one task per segment.
 
@@ -107,6 +117,9 @@ def openjd_template(
         extra_args: arguments added after ``--index K`` (e.g. ``["--device", "cuda"]``).
         gpus_per_task: when > 0, each step requires that many GPUs
             (``amount.worker.gpu`` host requirement).
+        assemble: add the :data:`ASSEMBLE_STEP` step (``RvmRender assemble WorkDir``), which
+            depends on every wave step.
+        assemble_args: arguments added after ``assemble WorkDir`` (e.g. ``["--overwrite"]``).
 
     Returns:
         The template as a JSON-ready dict (write it with :func:`write_openjd_template`).
@@ -166,6 +179,20 @@ def openjd_template(
         if position:
             step["dependencies"] = [{"dependsOn": f"Wave-{position - 1}"}]
         steps.append(step)
+    if assemble:
+        steps.append({
+            "name": ASSEMBLE_STEP,
+            "description": "join the segments' outputs into the deliverables and write the manifest",
+            "dependencies": [{"dependsOn": step["name"]} for step in steps],
+            "script": {
+                "actions": {
+                    "onRun": {
+                        "command": "{{Param.RvmRender}}",
+                        "args": ["assemble", "{{Param.WorkDir}}", *assemble_args],
+                    },
+                },
+            },
+        })
     return {
         "specificationVersion": SPECIFICATION_VERSION,
         "name": name[:_NAME_MAX],

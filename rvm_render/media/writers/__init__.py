@@ -47,6 +47,8 @@ def open_writer(
     *,
     background: Background | None = None,
     overwrite: bool = False,
+    audio: bool = True,
+    background_first_frame: int = 0,
 ) -> MatteWriter:
     """Open the writer of one deliverable for a clip.
 
@@ -57,6 +59,10 @@ def open_writer(
         info: the source clip (size, rate, audio, timecode, bit depth).
         background: for ``comp`` only; green when not given.
         overwrite: replace existing outputs instead of raising.
+        audio: copy the source's audio into movie deliverables (False for segment parts,
+            whose audio the assembled file copies whole).
+        background_first_frame: for ``comp`` only: frames of a video background to skip (the
+            first frame written is this many frames into the render).
 
     Raises:
         ConfigError: unknown format.
@@ -69,11 +75,14 @@ def open_writer(
         raise ConfigError(f"output format '{fmt}' is unknown; use one of {names}") from None
     path = output_path(fmt, Path(output_dir), stem)
     if fmt is OutputFormat.PRORES4444:
-        return ProRes4444Writer(path, info, overwrite=overwrite)
+        return ProRes4444Writer(path, info, overwrite=overwrite, audio=audio)
     if fmt is OutputFormat.ALPHA:
-        return AlphaMatteWriter(path, info, overwrite=overwrite)
+        return AlphaMatteWriter(path, info, overwrite=overwrite, audio=audio)
     if fmt is OutputFormat.COMP:
-        return CompWriter(path, info, background=background, overwrite=overwrite)
+        return CompWriter(
+            path, info, background=background, overwrite=overwrite, audio=audio,
+            background_first_frame=background_first_frame,
+        )
     if fmt is OutputFormat.EXR:
         return ExrWriter(path, info, overwrite=overwrite)
     return PngWriter(path, info, overwrite=overwrite)

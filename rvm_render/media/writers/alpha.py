@@ -42,7 +42,7 @@ class AlphaMatteWriter(ContainerWriter):
 
     format = OutputFormat.ALPHA
 
-    def __init__(self, final_path: Path, info: MediaInfo, *, overwrite: bool = False) -> None:
+    def __init__(self, final_path: Path, info: MediaInfo, *, overwrite: bool = False, audio: bool = True) -> None:
         if info.width % 2:
             raise UnsupportedFormatError(
                 f"cannot write '{final_path}': ProRes 422 needs an even width, '{info.path}' is {info.width} wide; "
@@ -56,6 +56,7 @@ class AlphaMatteWriter(ContainerWriter):
             pix_fmt=PIX_FMT,
             options={"profile": "hq", "vendor": "apl0"},
             fixed_quantiser=QUANTISER,
+            copy_audio=audio,
         )
         self._chroma = np.full((info.height, info.width // 2), 512, dtype=np.uint16)
 

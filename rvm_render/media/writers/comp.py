@@ -25,6 +25,7 @@ from rvm_render.media.writers.output import OutputFormat, WrittenOutput
 __all__ = ["CompWriter", "composite", "BackgroundSource"]
 
 PIX_FMT = "yuv420p"
+CONTAINER_OPTIONS = {"movflags": "+faststart"}
 
 
 def composite(fgr: np.ndarray, pha: np.ndarray, bg: np.ndarray) -> np.ndarray:
@@ -47,11 +48,16 @@ def _resized(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class BackgroundSource:
-    """Background frames at the output size: ``frame(frame_index)`` -> [H, W, 3] float32."""
+    """Background frames at the output size: ``frame()`` -> [H, W, 3] float32.
 
-    def __init__(self, background: Background, width: int, height: int) -> None:
+    ``first_frame``: a video background starts at this frame (modulo its length), so a render
+    split into segments shows the same background frames as one pass.
+    """
+
+    def __init__(self, background: Background, width: int, height: int, *, first_frame: int = 0) -> None:
         self.background = background
         self.width, self.height = width, height
+        self._first_frame = first_frame
         self._still: np.ndarray | None = None
         self._video: MediaInfo | None = None
         self._frames: Iterator[np.ndarray] | None = None
@@ -83,8 +89,10 @@ class BackgroundSource:
 
     def _looped(self) -> Iterator[np.ndarray]:
         assert self._video is not None
+        start = self._first_frame % self._video.frames if self._video.frames else 0
         while True:
-            self._reader = open_reader(self._video)
+            self._reader = open_reader(self._video, first_frame=start)
+            start = 0
             with self._reader:
                 for decoded in self._reader:
                     yield _resized(decoded.rgb, self.width, self.height)
@@ -108,7 +116,14 @@ class CompWriter(ContainerWriter):
     format = OutputFormat.COMP
 
     def __init__(
-        self, final_path: Path, info: MediaInfo, *, background: Background | None = None, overwrite: bool = False
+        self,
+        final_path: Path,
+        info: MediaInfo,
+        *,
+        background: Background | None = None,
+        overwrite: bool = False,
+        audio: bool = True,
+        background_first_frame: int = 0,
     ) -> None:
         if info.width % 2 or info.height % 2:
             raise UnsupportedFormatError(
@@ -116,7 +131,10 @@ class CompWriter(ContainerWriter):
                 f"{info.width}x{info.height}; use the exr or prores4444 output"
             )
         self._background = BackgroundSource(
-            background or Background(kind="colour", colour=(0.0, 1.0, 0.0)), info.width, info.height
+            background or Background(kind="colour", colour=(0.0, 1.0, 0.0)),
+            info.width,
+            info.height,
+            first_frame=background_first_frame,
         )
         try:
             super().__init__(
@@ -126,7 +144,8 @@ class CompWriter(ContainerWriter):
                 codec="libx264",
                 pix_fmt=PIX_FMT,
                 options={"crf": "18", "preset": "fast"},
-                container_options={"movflags": "+faststart"},
+                container_options=CONTAINER_OPTIONS,
+                copy_audio=audio,
             )
         except BaseException:
             self._background.close()

@@ -200,6 +200,18 @@ class ContainerWriter:
         Shape:
             fgr: [H, W, 3] float32 0..1; pha: [H, W] float32 0..1
         """
+        if fgr.shape != (self.info.height, self.info.width, 3) or pha.shape != (self.info.height, self.info.width):
+            raise MediaError(
+                f"'{self.final_path}': frame {frame_index} is fgr {fgr.shape} / pha {pha.shape}, "
+                f"expected {self.info.height}x{self.info.width}; the writer was opened for another clip"
+            )
+        self.write_video_frame(frame_index, self.video_frame(frame_index, fgr, pha))
+
+    def write_video_frame(self, frame_index: int, frame: av.VideoFrame) -> None:
+        """Encode a picture already in this writer's pixel format as source frame ``frame_index``.
+
+        Frames must come in order without gaps (:meth:`write` converts and calls this).
+        """
         if self._first_frame is None:
             self._begin(frame_index)
         elif frame_index != self._next_frame:
@@ -207,12 +219,6 @@ class ContainerWriter:
                 f"'{self.final_path}': got frame {frame_index} after {self._next_frame - 1}; "
                 "movie outputs need frames in order without gaps"
             )
-        if fgr.shape != (self.info.height, self.info.width, 3) or pha.shape != (self.info.height, self.info.width):
-            raise MediaError(
-                f"'{self.final_path}': frame {frame_index} is fgr {fgr.shape} / pha {pha.shape}, "
-                f"expected {self.info.height}x{self.info.width}; the writer was opened for another clip"
-            )
-        frame = self.video_frame(frame_index, fgr, pha)
         assert self._first_frame is not None
         frame.pts = frame_index - self._first_frame
         frame.time_base = self._time_base  # not stream.time_base: the muxer changes that

@@ -41,7 +41,7 @@ class ProRes4444Writer(ContainerWriter):
 
     format = OutputFormat.PRORES4444
 
-    def __init__(self, final_path: Path, info: MediaInfo, *, overwrite: bool = False) -> None:
+    def __init__(self, final_path: Path, info: MediaInfo, *, overwrite: bool = False, audio: bool = True) -> None:
         super().__init__(
             final_path,
             info,
@@ -50,6 +50,7 @@ class ProRes4444Writer(ContainerWriter):
             pix_fmt=PIX_FMT,
             options={"profile": "4444", "vendor": "apl0", "alpha_bits": "16"},
             fixed_quantiser=QUANTISER,
+            copy_audio=audio,
         )
 
     def video_frame(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> av.VideoFrame:

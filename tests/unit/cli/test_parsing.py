@@ -54,3 +54,24 @@ def test_progress_line_shows_fps_and_eta(tmp_path) -> None:
 
 def test_help_lists_subcommands() -> None:
     assert "matte" in build_parser().format_help()
+
+
+def test_eta_of_a_resumed_render_counts_only_this_run(tmp_path) -> None:
+    event = ProgressEvent(tmp_path / "clip.mov", frames_done=150, frames_total=200, elapsed_s=10.0, frames_resumed=100)
+    assert event.fps == 5.0 and event.eta_s == 10.0
+    line = ProgressBar.line(event)
+    assert "150/200" in line and "5.0 fps" in line and "ETA 0:10" in line
+    assert ProgressEvent(tmp_path / "c.mov", 100, 200, 3.0, frames_resumed=100).eta_s is None
+
+
+@pytest.mark.parametrize("text", ["-1", "many", "1.5"])
+def test_bad_segment_frames(text: str) -> None:
+    from rvm_render.cli.matte import parse_frame_count
+
+    with pytest.raises(ConfigError, match="frame count"):
+        parse_frame_count(text)
+
+
+def test_help_lists_segment_commands() -> None:
+    text = build_parser().format_help()
+    assert "segment" in text and "assemble" in text

@@ -24,7 +24,7 @@ from rvm_render.jobs.checkpoint import (
     plan_for,
     settings_hash,
 )
-from rvm_render.jobs.segments import SegmentPolicy
+from rvm_render.jobs.segments import SegmentPolicy, plan_segments
 
 FRAMES_TOTAL = 247  # 05_default_juggle.mp4 (LICENSES.md); only the plan uses it here
 
@@ -229,3 +229,41 @@ def test_killed_between_state_and_done_leaves_segment_pending(
     assert work.state_path(0).read_bytes() == b"state"
     assert WorkDir.load(work.path).completed_segments() == []
     assert sorted(p.name for p in work.path.iterdir()) == ["plan.json", "state-0.pt"], "no temp files left"
+
+
+def _spec(clip: Path, tmp_path: Path, **changes: object) -> checkpoint.RenderSpec:
+    from rvm_render.media.writers import Background
+
+    spec = checkpoint.RenderSpec(
+        input_path=str(clip), output_dir=str(tmp_path / "out"), stem="juggle", first_frame=10, last_frame=109,
+        formats=("prores4444", "exr"), background=Background(kind="image", path=tmp_path / "bg.png"),
+        downsample_ratio=0.375, batch_frames=4, device="auto", precision="auto", variant="mobilenetv3",
+        weights_path=None, weights_sha256="a" * 64,
+    )
+    return dataclasses.replace(spec, **changes)
+
+
+def test_render_spec_and_range_survive_plan_json(clip: Path, tmp_path: Path) -> None:
+    spec = _spec(clip, tmp_path)
+    plan = plan_for(clip, spec.weights_sha256, spec.output_settings(), 100, [5, 50], SegmentPolicy(max_frames=40),
+                    first_frame=10, spec=spec)
+    assert plan.cuts == (50,), "cuts at or before the range's first frame are not cuts of the plan"
+    unshifted = plan_segments(100, [50 - 10], SegmentPolicy(max_frames=40))
+    assert [(s.first_frame, s.last_frame, s.starts_at_cut, s.depends_on) for s in plan.segments] == [
+        (s.first_frame + 10, s.last_frame + 10, s.starts_at_cut, s.depends_on) for s in unshifted
+    ]
+    work = WorkDir.open(tmp_path / "work", plan)
+    assert WorkDir.load(work.path).plan == plan
+    assert WorkDir.open(work.path, plan).plan.spec == spec
+
+
+def test_output_folder_change_is_a_mismatch(clip: Path, tmp_path: Path) -> None:
+    spec = _spec(clip, tmp_path)
+    plan = plan_for(clip, spec.weights_sha256, spec.output_settings(), 100, [], SegmentPolicy(max_frames=40),
+                    first_frame=10, spec=spec)
+    WorkDir.open(tmp_path / "work", plan)
+    moved = dataclasses.replace(plan, spec=_spec(clip, tmp_path, output_dir=str(tmp_path / "elsewhere")))
+    with pytest.raises(CheckpointMismatchError, match="output_dir"):
+        WorkDir.open(tmp_path / "work", moved)
+    other_device = dataclasses.replace(plan, spec=_spec(clip, tmp_path, device="cuda:1"))
+    assert WorkDir.open(tmp_path / "work", other_device).plan == plan, "a task may run on another device"

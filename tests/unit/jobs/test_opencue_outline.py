@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from rvm_render.jobs.checkpoint import InputFingerprint, JobPlan, PlanFingerprint
-from rvm_render.jobs.farm.opencue import INDEX_TOKEN, opencue_job_spec, opencue_outline, segment_command
+from rvm_render.jobs.farm.opencue import (
+    ASSEMBLE_LAYER,
+    INDEX_TOKEN,
+    assemble_command,
+    opencue_job_spec,
+    opencue_outline,
+    segment_command,
+)
 from rvm_render.jobs.farm.openjd import segment_waves
 from rvm_render.jobs.segments import SegmentPolicy, plan_segments
 
@@ -42,16 +49,25 @@ def test_spec_has_a_layer_per_wave_chained_layer_on_layer() -> None:
     root = ElementTree.fromstring(spec.split("?>", 1)[1].split(">", 1)[1])  # drop <?xml?> and DOCTYPE
     job = root.find("job")
     assert job is not None and job.get("name") == "rvm-render-shot_010"
-    layers = job.findall("layers/layer")
+    *layers, final = job.findall("layers/layer")
     waves = segment_waves(plan.segments)
     assert [layer.get("name") for layer in layers] == [f"wave-{n}" for n in range(len(waves))]
+    assert final.get("name") == ASSEMBLE_LAYER
+    assert (final.findtext("range"), final.findtext("chunk")) == ("0", "1")
+    assert shlex.split(final.findtext("cmd", "")) == ["rvm-render", "assemble", "/farm/work dir"]
     for layer, wave in zip(layers, waves, strict=True):
         assert _frames(layer.findtext("range", "")) == wave
         assert layer.findtext("chunk") == "1"
         command = shlex.split(layer.findtext("cmd", ""))
         assert command == ["rvm-render", "segment", "/farm/work dir", "--index", INDEX_TOKEN]
     depends = [(d.findtext("deplayer"), d.findtext("onlayer"), d.get("type")) for d in root.findall("depends/depend")]
-    assert depends == [(f"wave-{n}", f"wave-{n - 1}", "LAYER_ON_LAYER") for n in range(1, len(waves))]
+    assert depends == [(f"wave-{n}", f"wave-{n - 1}", "LAYER_ON_LAYER") for n in range(1, len(waves))] + [
+        (ASSEMBLE_LAYER, f"wave-{n}", "LAYER_ON_LAYER") for n in range(len(waves))]
+
+
+def test_assemble_layer_can_be_left_out() -> None:
+    spec = opencue_job_spec(opencue_outline(_plan(), "/w", assemble=False))
+    assert ASSEMBLE_LAYER not in spec and "assemble" not in spec
 
 
 def test_gpus_and_service_reach_the_layers() -> None:
@@ -59,6 +75,11 @@ def test_gpus_and_service_reach_the_layers() -> None:
     spec = opencue_job_spec(ol)
     assert "<gpus>1</gpus>" in spec and "<service>rvm</service>" in spec
     assert f"--index {INDEX_TOKEN} --device cuda" in spec
+
+
+def test_assemble_command_quotes_paths() -> None:
+    assert shlex.split(assemble_command("/a b/work", "/opt/x y/rvm-render")) == [
+        "/opt/x y/rvm-render", "assemble", "/a b/work"]
 
 
 def test_segment_command_quotes_paths_not_the_token() -> None:

@@ -19,6 +19,7 @@ from openjd.model import (  # noqa: E402
 from rvm_render.errors import ConfigError  # noqa: E402
 from rvm_render.jobs.checkpoint import InputFingerprint, JobPlan, PlanFingerprint  # noqa: E402
 from rvm_render.jobs.farm.openjd import (  # noqa: E402
+    ASSEMBLE_STEP,
     SPECIFICATION_VERSION,
     index_range_expression,
     openjd_template,
@@ -91,7 +92,10 @@ def _job_tasks(template: dict[str, object]) -> list[tuple[str, list[str], list[i
     )
     steps = []
     for step in job.steps:
-        tasks = [int(task["Index"].value) for task in StepParameterSpaceIterator(space=step.parameterSpace)]
+        if step.parameterSpace is None:
+            tasks = [-1]  # one task without parameters
+        else:
+            tasks = [int(task["Index"].value) for task in StepParameterSpaceIterator(space=step.parameterSpace)]
         action = step.script.actions.onRun
         steps.append((step.name, [d.dependsOn for d in step.dependencies or []], tasks,
                       [action.command, *(action.args or [])]))
@@ -104,7 +108,9 @@ def test_template_validates_and_has_one_task_per_segment(name: str) -> None:
     template = openjd_template(plan)
     assert template["specificationVersion"] == SPECIFICATION_VERSION
     validate_openjd_template(template)
-    steps = _job_tasks(template)
+    *steps, assemble = _job_tasks(template)
+    assert assemble == (ASSEMBLE_STEP, [name for name, *_ in steps], [-1],
+                        ["{{Param.RvmRender}}", "assemble", "{{Param.WorkDir}}"])
     all_tasks = sorted(index for _, _, tasks, _ in steps for index in tasks)
     assert all_tasks == [s.index for s in plan.segments]
     step_of = {index: position for position, (_, _, tasks, _) in enumerate(steps) for index in tasks}
@@ -116,6 +122,13 @@ def test_template_validates_and_has_one_task_per_segment(name: str) -> None:
         if segment.depends_on is not None:
             # Its step runs after (transitively depends on) the step of its dependency.
             assert step_of[segment.depends_on] < step_of[segment.index]
+
+
+def test_assemble_step_can_be_left_out() -> None:
+    template = openjd_template(PLANS["sequential-3-shots"], assemble=False)
+    validate_openjd_template(template)
+    assert [step["name"] for step in template["steps"]] == [
+        f"Wave-{n}" for n in range(len(segment_waves(PLANS["sequential-3-shots"].segments)))]
 
 
 def test_options_reach_the_template() -> None:
@@ -130,6 +143,9 @@ def test_options_reach_the_template() -> None:
     step = template["steps"][0]
     assert step["script"]["actions"]["onRun"]["args"][-2:] == ["--device", "cuda"]
     assert step["hostRequirements"] == {"amounts": [{"name": "amount.worker.gpu", "min": 1}]}
+    final = template["steps"][-1]
+    assert final["name"] == ASSEMBLE_STEP and "hostRequirements" not in final
+    assert final["script"]["actions"]["onRun"]["args"] == ["assemble", "{{Param.WorkDir}}"]
 
 
 def test_bad_requests_are_refused(tmp_path: Path) -> None:

@@ -147,3 +147,26 @@ def test_chains_refuse_broken_dependencies() -> None:
                         Segment(2, 4, 5, False, depends_on=0)])
     with pytest.raises(ValueError, match="cycle"):
         segment_chains([Segment(0, 0, 1, False, depends_on=1), Segment(1, 2, 3, False, depends_on=0)])
+
+
+@pytest.mark.parametrize("frames_total", [0, 1, 7, 8, 9, 23, 24, 25, 100])
+def test_segments_align_to_the_engine_batch(frames_total: int) -> None:
+    """With frame_multiple=T, every segment but a shot's last is a whole number of batches."""
+    for multiple, max_frames in itertools.product((1, 2, 4, 8), (1, 3, 4, 8, 12, 30)):
+        policy = SegmentPolicy(max_frames=max_frames, frame_multiple=multiple)
+        cuts = tuple(cut for cut in (5, 13) if cut < frames_total)
+        segments = plan_segments(frames_total, cuts, policy)
+        written = [frame for s in segments for frame in range(s.first_frame, s.last_frame + 1)]
+        assert written == list(range(frames_total))
+        longest = max(multiple, max_frames // multiple * multiple)
+        for segment, following in zip(segments, [*segments[1:], None]):
+            assert 1 <= segment.frames <= longest
+            if following is not None and not following.starts_at_cut:
+                assert segment.frames % multiple == 0, (policy, segment)
+        if multiple == 1:
+            assert segments == plan_segments(frames_total, cuts, SegmentPolicy(max_frames=max_frames))
+
+
+def test_frame_multiple_is_validated() -> None:
+    with pytest.raises(ConfigError, match="segment_policy.frame_multiple"):
+        SegmentPolicy(max_frames=8, frame_multiple=0)

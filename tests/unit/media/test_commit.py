@@ -96,3 +96,22 @@ def test_write_bytes_atomically(tmp_path: Path) -> None:
     assert path.read_bytes() == b"two" and [p.name for p in tmp_path.iterdir()] == [path.name]
     with pytest.raises(OutputExistsError):
         write_bytes_atomically(path, b"three", overwrite=False)
+
+
+def test_linked_sequence_appears_whole_and_keeps_its_sources(tmp_path: Path) -> None:
+    from rvm_render.media.commit import link_sequence_into_place
+
+    sources = {}
+    for number in (7, 8, 9):
+        source = tmp_path / "work" / f"shot.{number:04d}.exr"
+        source.parent.mkdir(exist_ok=True)
+        source.write_bytes(f"frame {number}".encode())
+        sources[number] = source
+    pattern = tmp_path / "out" / "shot.%04d.exr"
+    finals = link_sequence_into_place(sources, pattern, overwrite=False)
+    assert [p.read_bytes() for p in finals] == [s.read_bytes() for s in sources.values()]
+    assert all(s.exists() for s in sources.values())
+    assert sorted(p.name for p in pattern.parent.iterdir()) == [p.name for p in finals]
+    with pytest.raises(OutputExistsError):
+        link_sequence_into_place(sources, pattern, overwrite=False)
+    assert sorted(p.name for p in pattern.parent.iterdir()) == [p.name for p in finals]

@@ -1,0 +1,196 @@
+"""``rvm-render farm export``: a clip planned into segments, as a job for a render farm manager.
+
+Plans the clip (shot cuts, ``--segment-frames``, ``--mode``, ``--preroll``) into a work dir, as
+``rvm-render matte`` does (:func:`rvm_render.jobs.runner.prepare_work_dir`), and writes into
+that work dir a job with one task per segment, each running
+``rvm-render segment WORKDIR --index K``, and a last task ``rvm-render assemble WORKDIR``:
+
+- ``openjd``: an Open Job Description template (``job.openjd.json``; the format of AWS
+  Deadline Cloud), validated with openjd-model (:mod:`rvm_render.jobs.farm.openjd`);
+- ``opencue``: an OpenCue job spec built with PyOutline (``job.opencue.xml``)
+  (:mod:`rvm_render.jobs.farm.opencue`).
+
+Render hosts must see the input, the output folder and the work dir at the same paths as
+this machine (or the farm's path mapping must translate them); the weights are recorded by
+path and sha256 (``rvm-render segment --weights`` overrides the path on a host).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import shlex
+from pathlib import Path
+
+from rvm_render.cli.matte import parse_downsample_ratio, parse_formats, parse_frame_count, parse_frame_range
+from rvm_render.engine import EngineOptions, Matter, open_matter
+from rvm_render.engine.weights import resolve_weights_path
+from rvm_render.errors import ConfigError
+from rvm_render.jobs.assemble import check_outputs_free
+from rvm_render.jobs.checkpoint import WorkDir
+from rvm_render.jobs.farm.opencue import opencue_job_spec, opencue_outline
+from rvm_render.jobs.farm.openjd import (
+    TEMPLATE_FILE,
+    openjd_template,
+    validate_openjd_template,
+    write_openjd_template,
+)
+from rvm_render.jobs.runner import prepare_work_dir
+from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
+from rvm_render.media.commit import write_bytes_atomically
+from rvm_render.media.writers import parse_background
+from rvm_render.pipeline import RenderRequest, RenderSettings
+from rvm_render.pipeline.render import DEFAULT_BATCH_FRAMES, DEFAULT_FORMATS
+
+log = logging.getLogger(__name__)
+
+__all__ = ["FARM_FORMATS", "OPENCUE_FILE", "add_parser", "run_export"]
+
+FARM_FORMATS = ("openjd", "opencue")
+OPENCUE_FILE = "job.opencue.xml"
+"""File name of the OpenCue job spec inside the work dir."""
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    farm = commands.add_parser(
+        "farm",
+        help="export a clip as a render-farm job (Open Job Description, OpenCue)",
+        description="Render-farm jobs: one task per segment, then one that assembles the deliverables.",
+    )
+    actions = farm.add_subparsers(dest="farm_command", metavar="ACTION", required=True)
+    parser = actions.add_parser(
+        "export",
+        help="plan INPUT into a work dir and write a farm job for it",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            "Plan INPUT into segments in a work dir (default OUTDIR/.rvm-work/<stem>) and write a job\n"
+            "there: --format openjd writes job.openjd.json (Open Job Description, AWS Deadline Cloud),\n"
+            "--format opencue writes job.opencue.xml (OpenCue, built with PyOutline). Every task runs\n"
+            "'rvm-render segment WORKDIR --index K'; a last task runs 'rvm-render assemble WORKDIR'.\n"
+            "Render hosts need the input, OUTDIR and the work dir at the same paths as this machine."
+        ),
+        epilog=(
+            "Parallel mode (default here): every segment is an independent task that first mattes\n"
+            "--preroll frames before its start to warm up the recurrent state (see bench/preroll.py).\n"
+            "Sequential mode: the segments of a shot run one after another, each starting from the\n"
+            "state the one before saved: identical to one pass, but a shot uses one host at a time.\n\n"
+            "Examples:\n"
+            "  rvm-render farm export interview.mov -o /show/mattes --format openjd --gpus-per-task 1\n"
+            "  openjd run /show/mattes/.rvm-work/interview/job.openjd.json\n"
+            "  rvm-render farm export interview.mov -o /show/mattes --format opencue --show demo --shot sh010"
+        ),
+    )
+    parser.add_argument("input", type=Path, metavar="INPUT", help="clip to matte")
+    parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
+                        help="folder for the deliverables (as render hosts see it)")
+    parser.add_argument("--format", dest="farm_format", choices=FARM_FORMATS, required=True,
+                        help="job format: openjd (Deadline Cloud, openjd run) or opencue")
+    plan = parser.add_argument_group("segments")
+    plan.add_argument("--segment-frames", type=parse_frame_count, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
+                      help="most frames per segment, i.e. per task (default: %(default)s)")
+    plan.add_argument("--mode", choices=PLAN_MODES, default="parallel",
+                      help="parallel: independent tasks with pre-roll (default); sequential: chained tasks")
+    plan.add_argument("--preroll", type=parse_frame_count, default=PREROLL_FRAMES, metavar="N",
+                      help="parallel mode: warm-up frames before each segment (default: %(default)s)")
+    plan.add_argument("--work-dir", type=Path, default=None, metavar="DIR",
+                      help="work dir on shared storage (default: OUTDIR/.rvm-work/<stem>)")
+    render = parser.add_argument_group("render settings (as for rvm-render matte)")
+    render.add_argument("--formats", type=parse_formats, default=DEFAULT_FORMATS,
+                        help=f"comma-separated deliverables (default: {','.join(f.value for f in DEFAULT_FORMATS)})")
+    render.add_argument("--frames", type=parse_frame_range, default=None, metavar="FIRST-LAST",
+                        help="render only these frames (0-based, inclusive)")
+    render.add_argument("--downsample-ratio", type=parse_downsample_ratio, default="auto", metavar="auto|R",
+                        help="network input scale (default: auto)")
+    render.add_argument("--background", default=None, metavar="COLOR|IMAGE|VIDEO", help="backdrop for 'comp'")
+    render.add_argument("--variant", choices=("mobilenetv3", "resnet50"), default=None, help="require this variant")
+    render.add_argument("--weights", type=Path, default=None,
+                        help="weights file or tfjs folder (recorded by path and sha256 for the tasks)")
+    render.add_argument("--device", default="auto", help="device of the tasks: auto, cpu, cuda, cuda:N (default: auto)")
+    render.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto",
+                        help="precision of the tasks (default: auto, fp16 on CUDA)")
+    render.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES, metavar="T",
+                        help="frames per engine call (default: %(default)s)")
+    render.add_argument("--overwrite", action="store_true",
+                        help="let the assemble task replace existing deliverables (default: refuse)")
+    job = parser.add_argument_group("job")
+    job.add_argument("--name", default=None, help="job name (default: rvm-render <input name>)")
+    job.add_argument("--executable", default="rvm-render", metavar="CMD",
+                     help="the rvm-render command on the render hosts (default: %(default)s)")
+    job.add_argument("--gpus-per-task", type=parse_frame_count, default=0, metavar="N",
+                     help="GPUs each segment task requires (default: 0, no requirement)")
+    job.add_argument("--show", default=None, help="OpenCue show")
+    job.add_argument("--shot", default=None, help="OpenCue shot")
+    job.add_argument("--user", default=None, help="OpenCue user")
+    job.add_argument("--service", default=None, help="OpenCue service of the layers")
+    parser.set_defaults(run=run_export)
+
+
+def _planning_matter(args: argparse.Namespace, weights: Path) -> Matter:
+    """The engine the plan is made with, opened on this machine's CPU.
+
+    The plan needs the weights' digest and variant and the downsample ratio, none of which
+    depend on the device; the tasks' device and precision are recorded as asked for, so this
+    machine needs no GPU.
+    """
+    options = EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
+    matter = open_matter(weights, EngineOptions(device="cpu", downsample_ratio=args.downsample_ratio),
+                         variant=args.variant)
+    matter.options = dataclasses.replace(options)
+    return matter
+
+
+def _opencue_job_name(name: str | None) -> str | None:
+    return None if name is None else "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    if args.segment_frames < 1:
+        raise ConfigError("--segment-frames: a farm job needs segments of at least 1 frame")
+    if args.farm_format != "opencue" and any((args.show, args.shot, args.user, args.service)):
+        raise ConfigError("--show, --shot, --user and --service are OpenCue fields; use them with --format opencue")
+    settings = RenderSettings(
+        formats=args.formats,
+        background=None if args.background is None else parse_background(args.background),
+        overwrite=args.overwrite,
+        batch_frames=args.batch_frames,
+    )
+    weights = resolve_weights_path(args.weights).absolute()
+    matter = _planning_matter(args, weights)
+    first, last = args.frames if args.frames is not None else (None, None)
+    request = RenderRequest(args.input.absolute(), args.output_dir.absolute(), first_frame=first, last_frame=last)
+    policy = SegmentPolicy(max_frames=args.segment_frames, preroll_frames=args.preroll)
+    work = prepare_work_dir(request, settings, matter, policy, mode=args.mode,
+                            work_dir=None if args.work_dir is None else args.work_dir.absolute(),
+                            weights_path=weights)
+    check_outputs_free(work, overwrite=args.overwrite)
+    assemble_args = ["--overwrite"] if args.overwrite else []
+    if args.farm_format == "openjd":
+        template = openjd_template(work.plan, job_name=args.name, executable=args.executable,
+                                   gpus_per_task=args.gpus_per_task, assemble_args=assemble_args)
+        validate_openjd_template(template)
+        path = write_openjd_template(template, work.path / TEMPLATE_FILE)
+        how = (f"run it here:      openjd run {shlex.quote(str(path))}\n"
+               f"Deadline Cloud:   copy it as template.json into a job bundle folder, then\n"
+               f"                  deadline bundle submit BUNDLE -p WorkDir={shlex.quote(str(work.path))}")
+    else:
+        outline = opencue_outline(work.plan, str(work.path), name=_opencue_job_name(args.name), show=args.show,
+                                  shot=args.shot, user=args.user, executable=args.executable,
+                                  gpus_per_frame=args.gpus_per_task, service=args.service,
+                                  assemble_args=assemble_args)
+        path = work.path / OPENCUE_FILE
+        write_bytes_atomically(path, opencue_job_spec(outline).encode())
+        how = ("submit it:        python -c \"import opencue; "
+               f"opencue.api.launchSpec(open({str(path)!r}).read())\"")
+    if not args.quiet:
+        _print_summary(work, path, how)
+    return 0
+
+
+def _print_summary(work: WorkDir, path: Path, how: str) -> None:
+    plan = work.plan
+    print(f"{path}")
+    print(f"  {len(plan.segments)} segment task(s) + assemble, {plan.frames_total} frames, {plan.mode} mode"
+          + (f", {len(plan.cuts)} shot cut(s)" if plan.cuts else "")
+          + (f", pre-roll {plan.policy.preroll_frames}" if plan.mode == "parallel" else ""))
+    print(how)
