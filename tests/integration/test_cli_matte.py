@@ -20,6 +20,7 @@ from rvm_render.cli.main import main
 from rvm_render.engine import load_model
 from rvm_render.media.probe import probe
 from rvm_render.media.reader import open_reader
+from support.frames import planes_of
 
 ALL_FORMATS = "prores4444,exr,alpha,comp,png"
 RATIO = 0.375
@@ -90,10 +91,8 @@ def test_deliverables_carry_the_engine_matte(juggle_render: Path, clips_dir: Pat
     np.testing.assert_allclose(exr_alpha.astype(np.float32), expected, atol=1e-3)
 
     with av.open(str(outputs["prores4444"])) as container:
-        alpha_planes = [f.reformat(format="yuva444p10le").planes[3] for f in container.decode(video=0)]
-    prores_alpha = np.stack([
-        np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width] for p in alpha_planes
-    ]).astype(np.float32) / 1023
+        alpha = [planes_of(f.reformat(format="yuva444p10le"))[3] for f in container.decode(video=0)]
+    prores_alpha = np.stack(alpha).astype(np.float32) / 1023
     assert prores_alpha.shape == expected.shape
     assert np.abs(prores_alpha - expected).max() <= 1.5 / 1023
 

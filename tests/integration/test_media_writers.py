@@ -14,28 +14,9 @@ from rvm_render.media import MediaInfo, colour, open_reader, probe
 from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers import OutputFormat, WrittenOutput, open_writer, parse_background
 from rvm_render.media.writers.comp import composite
+from support.frames import luma_matte, planes_of
 
 FRAMES = 12
-
-
-def luma_matte(rgb: np.ndarray, radius: int = 7) -> np.ndarray:
-    """A realistic soft matte from the frame: box-blurred BT.709 luma stretched over 0..1.
-
-    Gives solid 0 and 1 regions with smooth ramps between them, like a matting network's
-    output (grain-free, soft edges a few pixels wide).
-
-    Shape:
-        rgb: [H, W, 3] float32 0..1 -> [H, W] float32 0..1
-    """
-    luma = (rgb @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)).astype(np.float64)
-    size = 2 * radius + 1
-    for axis in (0, 1):
-        padded = np.pad(luma, [(radius + 1, radius) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        summed = np.cumsum(padded, axis=axis)
-        upper = np.take(summed, range(size, summed.shape[axis]), axis=axis)
-        lower = np.take(summed, range(0, summed.shape[axis] - size), axis=axis)
-        luma = (upper - lower) / size
-    return np.clip((luma - 0.3) * 3.0, 0.0, 1.0).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +43,6 @@ def render(fmt: OutputFormat, info: MediaInfo, frames: list, folder: Path, **kwa
     for index, fgr, pha in frames:
         writer.write(index, fgr, pha)
     return writer.close()
-
-
-def planes_of(frame: av.VideoFrame) -> list[np.ndarray]:
-    return [
-        np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width].astype(np.int64)
-        for p in frame.planes
-    ]
 
 
 def test_prores4444_alpha_and_colour_round_trip(dog: MediaInfo, frames: list, tmp_path: Path) -> None:

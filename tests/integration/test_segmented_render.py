@@ -17,14 +17,16 @@ import av
 import numpy as np
 import OpenEXR
 import pytest
+import torch
 
 from rvm_render.cli.main import main
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.errors import CheckpointMismatchError
 from rvm_render.jobs.checkpoint import WorkDir, default_work_dir
 from rvm_render.jobs.runner import prepare_work_dir, render_segment
-from rvm_render.jobs.segments import PREROLL_FRAMES, SegmentPolicy
+from rvm_render.jobs.segments import SegmentPolicy
 from rvm_render.media.probe import probe
+from rvm_render.media.reader import open_reader
 from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers import OutputFormat
 from rvm_render.pipeline import RenderRequest, RenderSettings
@@ -33,6 +35,7 @@ RATIO = "0.25"
 FRAMES = (0, 31)  # bedroom.mp4: four segments of 8 frames
 SEGMENT_FRAMES = 8
 FORMATS = "prores4444,exr"
+PREROLL = 16  # parallel test: pre-roll that starts inside the range (see the test)
 
 
 def _matte_args(clip: Path, out: Path, weights: Path, *extra: str, frames: tuple[int, int] = FRAMES) -> list[str]:
@@ -173,23 +176,37 @@ def test_kill_9_then_rerun_resumes_and_matches(tmp_path: Path, bedroom: Path, tf
     assert leftovers == []
 
 
-def test_parallel_preroll_stays_within_tolerance(tmp_path: Path, bedroom: Path, tfjs_weights: Path,
-                                                sequential: Path) -> None:
-    """The last segment of a parallel plan, warmed up on PREROLL_FRAMES frames, against sequential."""
+def test_parallel_preroll_stays_within_tolerance(tmp_path: Path, clips_dir: Path, tfjs_weights: Path) -> None:
+    """A parallel segment (fresh state, pre-roll matted and discarded) against continuous processing.
+
+    The default PREROLL_FRAMES (chosen by bench/preroll.py over every clip, hand-held bedroom.mp4
+    the slowest to converge) would reach back to this short range's first frame and make the
+    segment exact; PREROLL frames leave it approximate, and fast enough to test.
+    """
+    clip = clips_dir / "05_default_juggle.mp4"
     matter = open_matter(tfjs_weights, EngineOptions(device="cpu", downsample_ratio=float(RATIO)))
-    request = RenderRequest(bedroom, tmp_path / "out", *FRAMES)
-    policy = SegmentPolicy(max_frames=SEGMENT_FRAMES, preroll_frames=PREROLL_FRAMES)
+    request = RenderRequest(clip, tmp_path / "out", *FRAMES)
+    policy = SegmentPolicy(max_frames=SEGMENT_FRAMES, preroll_frames=PREROLL)
     work = prepare_work_dir(request, RenderSettings(formats=(OutputFormat.EXR,)), matter, policy, mode="parallel")
     last = work.plan.segments[-1]
-    assert last.depends_on is None and last.preroll_first_frame == max(0, last.first_frame - PREROLL_FRAMES)
+    assert last.depends_on is None and 0 < last.preroll_first_frame == last.first_frame - PREROLL
     record = render_segment(work, last.index, matter)
     assert render_segment(work, last.index, matter) == record, "a done segment is skipped"
     frames = range(last.first_frame, last.last_frame + 1)
-    alpha = _exr_frames(work.path / "segments" / f"{last.index:05d}", "bedroom", frames)[..., 3].astype(np.float32)
-    reference = _exr_frames(sequential, "bedroom", frames)[..., 3].astype(np.float32)
-    error = np.abs(alpha - reference)
+    alpha = _exr_frames(work.path / "segments" / f"{last.index:05d}", "05_default_juggle", frames)[..., 3]
+
+    # Second computation: the engine over the whole range (what a sequential render writes, see
+    # the test above), and a cold start at the boundary (no pre-roll); EXR stores half floats.
+    with open_reader(probe(clip), FRAMES[0], FRAMES[1]) as reader:
+        src = torch.stack([torch.from_numpy(frame.rgb).permute(2, 0, 1) for frame in reader]).float() / 255
+    matter.reset()
+    continuous = matter.matte(src).pha[last.first_frame :, 0].numpy().astype(np.float16).astype(np.float32)
+    matter.reset()
+    cold = matter.matte(src[last.first_frame :]).pha[:, 0].numpy().astype(np.float16).astype(np.float32)
+    error = np.abs(alpha.astype(np.float32) - continuous)
     assert error[:4].mean() < 1e-3, f"first frames after the boundary: mean |d alpha| {error[:4].mean():.2e}"
     assert error.mean() < 1e-3
+    assert error.mean() < np.abs(cold - continuous).mean(), "the pre-roll brings the state closer"
 
 
 @pytest.fixture(scope="module")
