@@ -18,7 +18,6 @@ path and sha256 (``rvm-render segment --weights`` overrides the path on a host).
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import shlex
 from pathlib import Path
@@ -136,7 +135,7 @@ def _planning_matter(args: argparse.Namespace, weights: Path) -> Matter:
     options = EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
     matter = open_matter(weights, EngineOptions(device="cpu", downsample_ratio=args.downsample_ratio),
                          variant=args.variant)
-    matter.options = dataclasses.replace(options)
+    matter.options = options  # what the plan records for the tasks
     return matter
 
 

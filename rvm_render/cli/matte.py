@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from rvm_render.cli.progress import ProgressBar
 from rvm_render.engine import EngineOptions, Matter, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, JobError, MediaError, OutputExistsError
@@ -26,7 +27,6 @@ from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
 from rvm_render.pipeline.progress import ProgressCallback
 from rvm_render.pipeline.render import DEFAULT_BATCH_FRAMES, DEFAULT_FORMATS, frame_range
-from rvm_render.cli.progress import ProgressBar
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +154,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                           help="sequential: state handed from segment to segment, identical to one pass "
                           "(default); parallel: each segment warms up on --preroll frames, independent")
     segments.add_argument("--preroll", type=parse_frame_count, default=PREROLL_FRAMES, metavar="N",
-                          help="parallel mode: frames matted before a segment to warm up the state (default: %(default)s)")
+                          help="parallel mode: frames matted before a segment to warm up the state "
+                          "(default: %(default)s)")
     segments.add_argument("--keep-work-dir", action="store_true",
                           help="keep the work dir after the deliverables are assembled (default: removed)")
     parser.set_defaults(run=run)

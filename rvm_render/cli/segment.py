@@ -37,7 +37,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         epilog="Example:\n  rvm-render segment mattes/.rvm-work/interview --index 3 --device cuda:1",
     )
     parser.add_argument("work_dir", type=Path, metavar="WORKDIR", help="the clip's work dir (holds plan.json)")
-    parser.add_argument("--index", type=parse_frame_count, required=True, metavar="K", help="segment to render (0-based)")
+    parser.add_argument("--index", type=parse_frame_count, required=True, metavar="K",
+                        help="segment to render (0-based)")
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the plan's)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16"), default=None, help="default: the plan's")
     parser.add_argument("--weights", type=Path, default=None,
@@ -49,7 +50,9 @@ def run(args: argparse.Namespace) -> int:
     work = WorkDir.load(args.work_dir)
     spec = work.plan.spec
     if spec is None:
-        raise JobError(f"work dir '{work.path}' has no render settings in plan.json; plan it with rvm-render matte or farm")
+        raise JobError(
+            f"work dir '{work.path}' has no render settings in plan.json; plan it with rvm-render matte or farm"
+        )
     segment = work.plan.segment(args.index)
     if work.completed(args.index) is not None:
         log.warning("segment %d of '%s' is already done; nothing to do", args.index, work.path)

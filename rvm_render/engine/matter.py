@@ -11,6 +11,10 @@ is fp16 on CUDA and fp32 on CPU. The model runs with every BatchNorm folded into
 measured fastest on CPU; on CPU frames are fed one at a time (faster there than ``[1, T]``
 clips), on CUDA the ``T`` frames go in one call.
 
+Backend: ``backend="auto"`` runs the network with ONNX Runtime on the CPU when it is installed
+(several times faster there than eager PyTorch, see ``bench/matte_speed.py``;
+:mod:`~rvm_render.engine.onnx_backend`) and with PyTorch otherwise and on CUDA.
+
 Downsample ratio ``"auto"`` (:func:`auto_downsample_ratio`): the network sees the frame with
 its long side at most 512 px, the ratio snapped down to a multiple of 1/32 (this reproduces the
 official recommendations: 0.375 for 1280x720, 0.25 for 1920x1080, 0.125 for 3840x2160),
@@ -29,6 +33,8 @@ import torch
 from torch import Tensor, nn
 
 from rvm_render.engine.fusion import fused_for_inference
+from rvm_render.engine.onnx_backend import LowResSession, onnxruntime_available, require_onnxruntime
+from rvm_render.model.matting import downsampled
 from rvm_render.engine.state import RecurrentState
 from rvm_render.engine.weights import network_for_weights, read_weights, resolve_weights_path
 from rvm_render.errors import ConfigError
@@ -37,10 +43,12 @@ __all__ = [
     "EngineOptions",
     "MatteBatch",
     "Matter",
+    "Backend",
     "Precision",
     "auto_downsample_ratio",
     "resolve_device",
     "resolve_precision",
+    "resolve_backend",
     "open_matter",
     "load_model",
 ]
@@ -49,6 +57,8 @@ log = logging.getLogger(__name__)
 
 Precision = Literal["auto", "fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
+Backend = Literal["auto", "torch", "onnxruntime"]
+BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 AUTO_LONG_SIDE_MAX = 512
 AUTO_LONG_SIDE_MIN = 256
 AUTO_RATIO_STEP = 1 / 32
@@ -77,15 +87,20 @@ class EngineOptions:
         device: ``"auto"`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         precision: ``"auto"`` (fp16 on CUDA, fp32 on CPU), ``"fp32"`` or ``"fp16"`` (CUDA only).
         downsample_ratio: ``"auto"`` (:func:`auto_downsample_ratio`) or a ratio in (0, 1].
+        backend: ``"auto"`` (ONNX Runtime on CPU when installed, else PyTorch), ``"torch"`` or
+            ``"onnxruntime"`` (CPU, fp32 only).
     """
 
     device: str = "auto"
     precision: Precision = "auto"
     downsample_ratio: float | Literal["auto"] = "auto"
+    backend: Backend = "auto"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: unknown {self.precision!r} (expected one of {', '.join(PRECISIONS)})")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"backend: unknown {self.backend!r} (expected one of {', '.join(BACKENDS)})")
         if self.device != "auto":
             try:
                 torch.device(self.device)
@@ -135,6 +150,25 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return precision
 
 
+def resolve_backend(backend: str, device: torch.device, precision: str) -> str:
+    """``"auto"`` -> ``"onnxruntime"`` for fp32 on the CPU when installed, else ``"torch"``.
+
+    Raises:
+        ConfigError: ONNX Runtime asked for but missing, or asked for off the CPU or in fp16.
+    """
+    if backend == "auto":
+        use_ort = device.type == "cpu" and precision == "fp32" and onnxruntime_available()
+        return "onnxruntime" if use_ort else "torch"
+    if backend == "onnxruntime":
+        require_onnxruntime()
+        if device.type != "cpu" or precision != "fp32":
+            raise ConfigError(
+                f"backend: 'onnxruntime' runs fp32 on the CPU only, not {precision} on {device.type}; "
+                "use backend auto or torch"
+            )
+    return backend
+
+
 def _dtype(precision: str) -> torch.dtype:
     return torch.float16 if precision == "fp16" else torch.float32
 
@@ -160,6 +194,7 @@ class Matter:
         self.variant: str | None = getattr(model, "variant", None)
         self.refiner: str | None = getattr(model, "refiner_name", None)
         self.weights_sha256 = weights_sha256
+        self.backend = resolve_backend(self.options.backend, self.device, self.precision)
         self._dtype = _dtype(self.precision)
         self.model = (
             fused_for_inference(model).to(device=self.device, dtype=self._dtype).to(memory_format=torch.channels_last)
@@ -168,6 +203,7 @@ class Matter:
         self._frames_per_call: int | None = 1 if self.device.type == "cpu" else None
         self._state = RecurrentState.initial()
         self._frame_size: tuple[int, int] | None = None
+        self._session: LowResSession | None = None
 
     @property
     def state(self) -> RecurrentState:
@@ -212,6 +248,8 @@ class Matter:
             self._state = RecurrentState.initial()
         self._frame_size = (height, width)
         ratio = self.downsample_ratio_for(height, width)
+        if self.backend == "onnxruntime":
+            return self._matte_onnxruntime(src, ratio)
         step = self._frames_per_call or src.shape[0]
         fgrs: list[Tensor] = []
         phas: list[Tensor] = []
@@ -236,6 +274,29 @@ class Matter:
             )
         self._state = RecurrentState.from_list(rec)
         return out
+
+    def _matte_onnxruntime(self, src: Tensor, ratio: float) -> MatteBatch:
+        """Frame by frame: downsample and refine in torch, the low-res network in ONNX Runtime."""
+        frames, _, height, width = src.shape
+        fgr_out, pha_out = torch.empty(frames, 3, height, width), torch.empty(frames, 1, height, width)
+        rec = self._state.as_list()
+        with torch.inference_mode():
+            for t in range(frames):
+                frame = src[t : t + 1].to(torch.float32)
+                frame_sm = downsampled(frame, ratio).contiguous() if ratio != 1 else frame
+                session = self._session_for(*frame_sm.shape[-2:])
+                fgr_residual, pha, hid, rec = session.run(frame_sm, rec)  # type: ignore[assignment]
+                fgr, pha = self.model.full_res(frame, frame_sm, fgr_residual, pha, hid)
+                fgr_out[t : t + 1] = fgr
+                pha_out[t : t + 1] = pha
+        self._state = RecurrentState.from_list(rec)
+        return MatteBatch(fgr=fgr_out, pha=pha_out)
+
+    def _session_for(self, height: int, width: int) -> LowResSession:
+        session = self._session
+        if session is None or (session.height, session.width) != (height, width):
+            session = self._session = LowResSession(self.model, height, width, threads=torch.get_num_threads())
+        return session
 
 
 def open_matter(

@@ -119,7 +119,12 @@ def _segment_outputs(work: WorkDir, record: CompletedSegment, fmt: OutputFormat)
 
 
 def _assembled_sequence(
-    work: WorkDir, records: list[CompletedSegment], fmt: OutputFormat, info: MediaInfo, spec: RenderSpec, overwrite: bool
+    work: WorkDir,
+    records: list[CompletedSegment],
+    fmt: OutputFormat,
+    info: MediaInfo,
+    spec: RenderSpec,
+    overwrite: bool,
 ) -> WrittenOutput:
     final = _final_path(spec, fmt)
     files: dict[int, Path] = {}
@@ -140,7 +145,12 @@ def _assembled_sequence(
 
 
 def _assembled_movie(
-    work: WorkDir, records: list[CompletedSegment], fmt: OutputFormat, info: MediaInfo, spec: RenderSpec, overwrite: bool
+    work: WorkDir,
+    records: list[CompletedSegment],
+    fmt: OutputFormat,
+    info: MediaInfo,
+    spec: RenderSpec,
+    overwrite: bool,
 ) -> WrittenOutput:
     parts = [
         MoviePart(work.path / _segment_outputs(work, record, fmt)["path"], record.first_frame, record.last_frame)

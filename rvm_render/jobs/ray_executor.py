@@ -59,11 +59,18 @@ class RayActorSpec:
         return f"{self.device}, {self.num_cpus} CPU" + (f", {self.num_gpus} GPU" if self.num_gpus else "")
 
 
-def ray_actor_specs(resources: dict[str, float], workers: int | None = None, device: str = "auto") -> list[RayActorSpec]:
+def ray_actor_specs(
+    resources: dict[str, float],
+    workers: int | None = None,
+    device: str = "auto",
+    *,
+    node_cpus: int | None = None,
+) -> list[RayActorSpec]:
     """The actors to start for a cluster with ``resources`` (``ray.cluster_resources()``).
 
     One per GPU (at most ``workers``) unless ``device="cpu"`` or the cluster has none; then
-    ``workers`` (default 1) CPU actors, each reserving an equal share of the CPUs.
+    ``workers`` (default 1) CPU actors, each reserving an equal share of the CPUs (at most
+    ``node_cpus``, the CPUs of the largest node, so that every actor fits on one node).
 
     Raises:
         ConfigError: ``workers`` < 1, ``device`` asks for CUDA on a cluster without GPUs, or the
@@ -81,14 +88,15 @@ def ray_actor_specs(resources: dict[str, float], workers: int | None = None, dev
     count = workers or 1
     if cpus < count:
         raise ConfigError(f"--workers {count}: the Ray cluster has only {cpus} CPU(s)")
-    return [RayActorSpec("cpu", 0, cpus // count) for _ in range(count)]
+    share = cpus // count if node_cpus is None else max(1, min(cpus // count, node_cpus))
+    return [RayActorSpec("cpu", 0, share) for _ in range(count)]
 
 
 class SegmentActor:
     """A Ray actor holding one Matter; renders the segments it is given, one call each."""
 
     def __init__(self, spec: MatterSpec, device: str, threads: int) -> None:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s [ray actor]: %(message)s")
         if device == "cpu":
             torch.set_num_threads(max(1, threads))
         self.matter = spec.open(device)
@@ -96,12 +104,6 @@ class SegmentActor:
     def render(self, work_dir: str, index: int) -> CompletedSegment:
         """Render segment ``index`` of ``work_dir``; returns its done record."""
         return render_segment(Path(work_dir), index, self.matter)
-
-    def where(self) -> str:
-        """Node and device, for messages."""
-        import socket
-
-        return f"{socket.gethostname()}:{self.matter.device}"
 
 
 def run_segments_on_ray(
@@ -129,6 +131,7 @@ def run_segments_on_ray(
 
     Raises:
         ConfigError: Ray is not installed, or the cluster lacks the resources asked for.
+        JobError: the Ray cluster cannot be reached.
         RvmRenderError: a segment failed or an actor died, naming segment, work dir and actor.
         KeyboardInterrupt: interrupted; the segments in flight were cancelled.
     """
@@ -140,9 +143,15 @@ def run_segments_on_ray(
         return []
     owned = not ray.is_initialized()
     if owned:
-        ray.init(address=address, include_dashboard=False, log_to_driver=True)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=True)
+        except (ConnectionError, ValueError) as err:
+            raise JobError(f"cannot start or join Ray at {address or 'a new local instance'}: {err}; "
+                           f"check --address (e.g. auto, or ray://HEAD:10001)") from err
     try:
-        actor_specs = ray_actor_specs(ray.cluster_resources(), workers, spec.options.device)[: len(chains)]
+        node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")), default=0)
+        actor_specs = ray_actor_specs(ray.cluster_resources(), workers, spec.options.device,
+                                      node_cpus=node_cpus or None)[: len(chains)]
         remote_class = ray.remote(SegmentActor)
         actors = [
             remote_class.options(num_gpus=a.num_gpus, num_cpus=a.num_cpus).remote(spec, a.device, a.num_cpus)
@@ -211,8 +220,12 @@ def _dispatch(
             if failure is None:
                 submit(actor)
     except KeyboardInterrupt:
+        # the segments in flight stop where they are: not done, so a re-run renders them again
         for ref in in_flight:
-            ray.cancel(ref)
+            try:
+                ray.cancel(ref)
+            except Exception as err:  # Ray refuses some cancels (e.g. finished tasks); kill follows
+                log.debug("cancel %s: %s", ref, err)
         for handle in actors:
             ray.kill(handle)
         raise

@@ -231,7 +231,7 @@ def _downsample_ratio(matter: Matter, ratio: float) -> Iterator[None]:
         matter.options = saved
 
 
-def _output_record(output: WrittenOutput, folder: Path, work: WorkDir) -> dict[str, Any]:
+def _output_record(output: WrittenOutput, work: WorkDir) -> dict[str, Any]:
     return {
         "format": output.format.value,
         "path": str(Path(output.path).relative_to(work.path)),
@@ -318,7 +318,7 @@ def render_segment(
     record = work.mark_done(
         index,
         matter.state.to_bytes() if has_dependents else None,
-        [_output_record(output, folder, work) for output in outputs],
+        [_output_record(output, work) for output in outputs],
     )
     report(segment.frames)
     return record
@@ -369,7 +369,7 @@ def render_segmented(
     check_outputs_free(work, overwrite=settings.overwrite)
     segments = work.plan.segments
     frames_total = sum(segment.frames for segment in segments)
-    done = {index for index in work.completed_segments()}
+    done = set(work.completed_segments())
     frames_resumed = sum(segment.frames for segment in segments if segment.index in done)
     if done:
         log.info("resuming '%s': %d of %d segments (%d of %d frames) already done",

@@ -42,7 +42,7 @@ import torch
 from rvm_render.engine.matter import EngineOptions, Matter, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, JobError, RvmRenderError
-from rvm_render.jobs.checkpoint import CompletedSegment, WorkDir
+from rvm_render.jobs.checkpoint import CompletedSegment, RenderSpec, WorkDir
 from rvm_render.jobs.runner import render_segment
 from rvm_render.jobs.segments import Segment, segment_chains
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
@@ -93,6 +93,18 @@ class MatterSpec:
             WeightsError: no weights found.
         """
         return cls(resolve_weights_path(weights).resolve(), options or EngineOptions(), variant, refiner)
+
+    @classmethod
+    def for_plan(cls, spec: RenderSpec, weights: str | os.PathLike[str] | None = None) -> MatterSpec:
+        """The engine a work dir's plan asks for (weights path, device, precision, ratio, variant).
+
+        Args:
+            spec: ``WorkDir.plan.spec``.
+            weights: the weights as seen from here; default the plan's path, then the usual lookup.
+        """
+        options = EngineOptions(device=spec.device, precision=spec.precision,  # type: ignore[arg-type]
+                                downsample_ratio=spec.downsample_ratio)
+        return cls.resolved(weights or spec.weights_path, options, variant=spec.variant)
 
     def open(self, device: str | None = None) -> Matter:
         """Open the Matter, on ``device`` if given (else ``options.device``)."""
@@ -182,8 +194,14 @@ def _bound_progress(report: Callable[[int, ProgressEvent], None], index: int) ->
 # --- worker process -----------------------------------------------------------------------
 
 
+_interrupted = False
+"""Set in a worker by its first SIGINT: whatever the segment raises next is the interruption."""
+
+
 def _interrupt_once(signum: int, frame: object) -> None:
     """First SIGINT: interrupt the segment; later ones are ignored so its abort can finish."""
+    global _interrupted
+    _interrupted = True
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     raise KeyboardInterrupt
 
@@ -223,9 +241,10 @@ def _worker_main(
                 current[1] = index
                 record = render_segment(chain.work_dir, index, matter, on_progress=_bound_progress(progress, index))
                 results.put(("done", worker, current[0], record))
-    except KeyboardInterrupt:
-        results.put(("interrupted", worker))
     except BaseException as err:  # reported to the parent, which raises it
+        if _interrupted or isinstance(err, KeyboardInterrupt):  # libraries may wrap the interrupt
+            results.put(("interrupted", worker))
+            return
         results.put(("error", worker, current[0], current[1], _portable(err), traceback.format_exc()))
     finally:
         results.put(("exit", worker))

@@ -28,6 +28,16 @@ def _channel_axis(x: Tensor) -> int:
     return 2 if x.ndim == 5 else 1
 
 
+def _cropped_to(x: Tensor, like: Tensor) -> Tensor:
+    """``x [B, C, H', W']`` cropped to the height and width of ``like`` (no-op when equal).
+
+    Skipping the equal case keeps a copying ``Slice`` out of exported fixed-size graphs.
+    """
+    if x.shape[-2:] == like.shape[-2:]:
+        return x
+    return x[:, :, : like.size(2), : like.size(3)]
+
+
 class ConvGRU(nn.Module):
     """Convolutional GRU: gates ``r, z = sigmoid(ih([x, h]))``, candidate ``c = tanh(hh([x, r*h]))``.
 
@@ -104,7 +114,7 @@ class UpsamplingBlock(nn.Module):
         self.gru = ConvGRU(out_channels // 2)
 
     def _fuse(self, x: Tensor, f: Tensor, s: Tensor) -> Tensor:
-        x = self.upsample(x)[:, :, : s.size(2), : s.size(3)]
+        x = _cropped_to(self.upsample(x), s)
         return self.conv(torch.cat([x, f, s], dim=1))
 
     def forward(self, x: Tensor, f: Tensor, s: Tensor, r: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -135,7 +145,7 @@ class OutputBlock(nn.Module):
         )
 
     def _fuse(self, x: Tensor, s: Tensor) -> Tensor:
-        x = self.upsample(x)[:, :, : s.size(2), : s.size(3)]
+        x = _cropped_to(self.upsample(x), s)
         return self.conv(torch.cat([x, s], dim=1))
 
     def forward(self, x: Tensor, s: Tensor) -> Tensor:

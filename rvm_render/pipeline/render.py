@@ -262,7 +262,9 @@ def render_clip(
     writers = open_writers(settings, request.output_dir, stem, info)
     try:
         report(0)
-        render_frames(info, matter, writers, first_frame=first, last_frame=last, settings=settings, on_frames_done=report)
+        render_frames(
+            info, matter, writers, first_frame=first, last_frame=last, settings=settings, on_frames_done=report
+        )
     except BaseException:
         for writer in writers:
             writer.abort()

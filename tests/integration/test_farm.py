@@ -1,5 +1,8 @@
 """Farm jobs run for real: `openjd run` on the template, and the OpenCue spec's commands.
 
+The last tests export a real clip with ``rvm-render farm export`` and run the OpenJD job with the
+real ``rvm-render segment`` and ``rvm-render assemble``; the others use the stand-in below.
+
 The task command is a small Python stand-in for ``rvm-render segment WORKDIR --index K`` that
 uses the real WorkDir: it takes the state its segment starts from (``state_before`` refuses if
 the segment before it has not finished), checks it is the one that segment saved, appends K
@@ -9,6 +12,8 @@ every segment is done and appends ``assemble``. So a finished run proves coverag
 
 from __future__ import annotations
 
+import json
+import os
 import shlex
 import subprocess
 import sys
@@ -18,9 +23,6 @@ from pathlib import Path
 import pytest
 
 from rvm_render.jobs.checkpoint import WorkDir, plan_for
-from rvm_render.jobs.segments import PlanMode, SegmentPolicy
-
-
 from rvm_render.jobs.farm.opencue import INDEX_TOKEN, opencue_job_spec, opencue_outline  # noqa: E402
 from rvm_render.jobs.farm.openjd import (  # noqa: E402
     TEMPLATE_FILE,
@@ -28,6 +30,7 @@ from rvm_render.jobs.farm.openjd import (  # noqa: E402
     validate_openjd_template,
     write_openjd_template,
 )
+from rvm_render.jobs.segments import PlanMode, SegmentPolicy
 
 REPO = Path(__file__).resolve().parents[2]
 OPENJD = Path(sys.executable).parent / "openjd"
@@ -144,3 +147,90 @@ def test_opencue_commands_render_every_segment_in_order(
                 assert run.returncode == 0, shlex.quote(command) + run.stderr[-2000:]
         finished.add(layer.get("name"))
     _check_run(work)
+
+
+RVM_RENDER = Path(sys.executable).parent / "rvm-render"
+EXPORT_FRAMES = (0, 23)  # bedroom.mp4: three segments of 8 frames
+
+
+def _export(clips_dir: Path, out: Path, weights: Path, farm_format: str, *extra: str) -> int:
+    from rvm_render.cli.main import main
+
+    return main(["-q", "farm", "export", str(clips_dir / "bedroom.mp4"), "-o", str(out), "--format", farm_format,
+                 "--frames", f"{EXPORT_FRAMES[0]}-{EXPORT_FRAMES[1]}", "--segment-frames", "8",
+                 "--downsample-ratio", "0.25", "--formats", "exr", "--weights", str(weights), "--device", "cpu",
+                 "--executable", str(RVM_RENDER), *extra])
+
+
+def _exr_alpha(out: Path, frames: range) -> list[object]:
+    import numpy as np
+    import OpenEXR
+
+    stack = []
+    for number in frames:
+        with OpenEXR.File(str(out / f"bedroom_matte.{number:06d}.exr")) as exr:
+            channels = exr.channels()  # "RGBA" together [H, W, 4], or one entry per channel
+            stack.append(np.asarray(channels["RGBA"].pixels[..., 3] if "RGBA" in channels else channels["A"].pixels))
+    return stack
+
+
+def test_exported_openjd_job_renders_with_the_real_commands(
+    clips_dir: Path, tmp_path: Path, tfjs_weights: Path
+) -> None:
+    """farm export -> openjd run: real `rvm-render segment` tasks chained, then `rvm-render assemble`."""
+    import numpy as np
+    import torch
+
+    from rvm_render.engine import EngineOptions, open_matter
+    from rvm_render.media.writers import OutputFormat
+    from rvm_render.pipeline import RenderRequest, RenderSettings, render_clip
+
+    out = tmp_path / "out"
+    assert _export(clips_dir, out, tfjs_weights, "openjd", "--mode", "sequential") == 0
+    work = WorkDir.load(out / ".rvm-work" / "bedroom")
+    assert [s.depends_on for s in work.plan.segments] == [None, 0, 1]
+    template_path = work.path / TEMPLATE_FILE
+    template = json.loads(template_path.read_text())
+    validate_openjd_template(template)
+    assert [step["name"] for step in template["steps"]] == ["Wave-0", "Wave-1", "Wave-2", "Assemble"]
+    # one torch thread in every task and in the reference: CPU sums depend on the thread count
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    run = subprocess.run([str(OPENJD), "run", str(template_path)], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert not work.path.exists(), "assemble removed the work dir"
+    manifest = json.loads((out / "bedroom.rvm.json").read_text())
+    assert (manifest["first_frame"], manifest["last_frame"]) == EXPORT_FRAMES
+    frames = range(EXPORT_FRAMES[0], EXPORT_FRAMES[1] + 1)
+    assert sorted(p.name for p in out.glob("bedroom_matte.*.exr")) == [f"bedroom_matte.{n:06d}.exr" for n in frames]
+    single = tmp_path / "single"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        matter = open_matter(tfjs_weights, EngineOptions(device="cpu", downsample_ratio=0.25))
+        render_clip(RenderRequest(clips_dir / "bedroom.mp4", single, *EXPORT_FRAMES),
+                    RenderSettings(formats=(OutputFormat.EXR,)), matter)
+    finally:
+        torch.set_num_threads(threads)
+    # sequential segments hand the state over between processes: identical to one pass
+    np.testing.assert_array_equal(np.stack(_exr_alpha(out, frames)), np.stack(_exr_alpha(single, frames)))
+
+
+def test_exported_opencue_job_has_segment_tasks_then_assemble(
+    clips_dir: Path, tmp_path: Path, tfjs_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))  # PyOutline writes a session folder there
+    out = tmp_path / "out"
+    assert _export(clips_dir, out, tfjs_weights, "opencue", "--show", "demo", "--shot", "sh010") == 0
+    work = WorkDir.load(out / ".rvm-work" / "bedroom")
+    assert work.plan.mode == "parallel" and len(work.plan.segments) == 3
+    spec = (work.path / "job.opencue.xml").read_text()
+    root = ElementTree.fromstring(spec.split("?>", 1)[1].split(">", 1)[1])
+    layers = root.findall("job/layers/layer")
+    assert [layer.get("name") for layer in layers] == ["wave-0", "assemble"]
+    assert shlex.split(layers[0].findtext("cmd", "")) == [str(RVM_RENDER), "segment", str(work.path), "--index",
+                                                          INDEX_TOKEN]
+    assert layers[0].findtext("range") == "0-2"
+    assert shlex.split(layers[1].findtext("cmd", "")) == [str(RVM_RENDER), "assemble", str(work.path)]
+    assert [(d.findtext("deplayer"), d.findtext("onlayer")) for d in root.findall("depends/depend")] == [
+        ("assemble", "wave-0")]

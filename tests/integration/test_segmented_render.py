@@ -123,11 +123,13 @@ def test_sequential_segments_equal_a_single_pass(sequential: Path, single_pass: 
     for key in ("frames", "first_frame", "last_frame", "fps", "downsample_ratio", "weights_sha256", "timecode"):
         assert manifest[key] == single[key]
     frames = range(FRAMES[0], FRAMES[1] + 1)
-    np.testing.assert_array_equal(_exr_frames(sequential, "bedroom", frames), _exr_frames(single_pass, "bedroom", frames))
+    np.testing.assert_array_equal(
+        _exr_frames(sequential, "bedroom", frames), _exr_frames(single_pass, "bedroom", frames)
+    )
     segmented_planes = _decoded_planes(sequential / "bedroom_matte.mov")
     single_planes = _decoded_planes(single_pass / "bedroom_matte.mov")
     assert len(segmented_planes) == len(single_planes) == len(frames)
-    for ours, theirs in zip(segmented_planes, single_planes):
+    for ours, theirs in zip(segmented_planes, single_planes, strict=True):
         for plane, expected in zip(ours, theirs, strict=True):
             np.testing.assert_array_equal(plane, expected)
     assert _video_packets(sequential / "bedroom_matte.mov") == _video_packets(single_pass / "bedroom_matte.mov")
@@ -137,7 +139,9 @@ def _done_files(work: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in sorted(work.glob("segment-*.done.json"))}
 
 
-def test_kill_9_then_rerun_resumes_and_matches(tmp_path: Path, bedroom: Path, tfjs_weights: Path, sequential: Path) -> None:
+def test_kill_9_then_rerun_resumes_and_matches(
+    tmp_path: Path, bedroom: Path, tfjs_weights: Path, sequential: Path
+) -> None:
     exe = Path(sys.executable).parent / "rvm-render"
     out = tmp_path / "out"
     command = [str(exe), "-v", *_matte_args(bedroom, out, tfjs_weights, "--segment-frames", str(SEGMENT_FRAMES),
@@ -164,6 +168,8 @@ def test_kill_9_then_rerun_resumes_and_matches(tmp_path: Path, bedroom: Path, tf
         first_frame = index * SEGMENT_FRAMES
         assert f"segment {index} (frames {first_frame}-{first_frame + SEGMENT_FRAMES - 1}) already done; skipped" \
             in resumed.stderr
+    frames_resumed = len(done_before) * SEGMENT_FRAMES
+    assert f" {frames_resumed}/{FRAMES[1] + 1} frames" in resumed.stderr, "progress starts at the frames done before"
     done_after = _done_files(work)
     assert len(done_after) == 4
     assert {name: done_after[name] for name in done_before} == done_before, "finished segments not rendered again"
@@ -223,7 +229,9 @@ def dog_renders(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path, tfjs_
     return segmented, single
 
 
-def test_assembled_movies_are_continuous_with_audio_and_timecode(dog_renders: tuple[Path, Path], clips_dir: Path) -> None:
+def test_assembled_movies_are_continuous_with_audio_and_timecode(
+    dog_renders: tuple[Path, Path], clips_dir: Path
+) -> None:
     segmented, single = dog_renders
     info = probe(clips_dir / "01_dog.mp4")
     manifest = json.loads((segmented / "01_dog.rvm.json").read_text())
@@ -258,7 +266,9 @@ def planned(tmp_path: Path, bedroom: Path, tfjs_weights: Path) -> WorkDir:
     return prepare_work_dir(request, settings, matter, SegmentPolicy(max_frames=8), weights_path=tfjs_weights)
 
 
-def test_segment_refuses_to_run_before_the_one_it_depends_on(planned: WorkDir, capsys: pytest.CaptureFixture[str]) -> None:
+def test_segment_refuses_to_run_before_the_one_it_depends_on(
+    planned: WorkDir, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert [s.depends_on for s in planned.plan.segments] == [None, 0]
     assert main(["segment", str(planned.path), "--index", "1"]) == 1
     error = capsys.readouterr().err.strip()
@@ -290,3 +300,17 @@ def test_work_dir_of_another_render_is_refused(planned: WorkDir, bedroom: Path, 
     with pytest.raises(CheckpointMismatchError, match="input path"):
         prepare_work_dir(other, RenderSettings(formats=(OutputFormat.EXR,)), matter, SegmentPolicy(max_frames=8),
                          work_dir=planned.path)
+
+
+def test_segment_and_assemble_commands_render_a_planned_clip(planned: WorkDir, sequential: Path) -> None:
+    """Farm-style: one process per segment from the work dir alone, then assemble; as matte does."""
+    for index in (0, 1, 1):  # the repeat is a retried task: skipped
+        assert main(["-q", "segment", str(planned.path), "--index", str(index), "--device", "cpu"]) == 0
+    assert WorkDir.load(planned.path).is_complete()
+    assert main(["-q", "assemble", str(planned.path)]) == 0
+    out = planned.path.parents[1]
+    manifest = json.loads((out / "bedroom.rvm.json").read_text())
+    assert [o["format"] for o in manifest["outputs"]] == ["exr"]
+    assert not planned.path.exists(), "work dir removed after assembly"
+    frames = range(0, 16)
+    np.testing.assert_array_equal(_exr_frames(out, "bedroom", frames), _exr_frames(sequential, "bedroom", frames))

@@ -75,7 +75,7 @@ def parts_can_be_remuxed(parts: Sequence[MoviePart]) -> bool:
 def _check_contiguous(parts: Sequence[MoviePart]) -> None:
     if not parts:
         raise MediaError("no segment parts to join")
-    for before, after in zip(parts, parts[1:]):
+    for before, after in zip(parts, parts[1:], strict=False):
         if after.first_frame != before.last_frame + 1:
             raise MediaError(
                 f"segment parts '{before.path.name}' (frames {before.first_frame}-{before.last_frame}) and "

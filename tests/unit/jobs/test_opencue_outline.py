@@ -20,7 +20,6 @@ from rvm_render.jobs.farm.opencue import (
 from rvm_render.jobs.farm.openjd import segment_waves
 from rvm_render.jobs.segments import SegmentPolicy, plan_segments
 
-
 FINGERPRINT = PlanFingerprint(InputFingerprint("/media/shot 010.mov", 10, 20, "0" * 64), "1" * 64, "2" * 64)
 
 

@@ -6,8 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-
 from openjd.model import (  # noqa: E402
     ParameterValue,
     ParameterValueType,

@@ -17,7 +17,7 @@ from rvm_render.jobs.segments import PlanMode, SegmentPolicy, segment_chains
 FRAMES_TOTAL = 247  # 05_default_juggle.mp4 (LICENSES.md); only the plan uses it here
 
 
-def _work_dir(clips_dir: Path, folder: Path, mode: PlanMode, cuts: list[int] = [100, 180]) -> WorkDir:
+def _work_dir(clips_dir: Path, folder: Path, mode: PlanMode, cuts: tuple[int, ...] = (100, 180)) -> WorkDir:
     plan = plan_for(clips_dir / "05_default_juggle.mp4", "f" * 64, {"formats": ["exr"]}, FRAMES_TOTAL, cuts,
                     SegmentPolicy(max_frames=30, preroll_frames=10), mode)
     return WorkDir.open(folder, plan)
@@ -61,6 +61,7 @@ def test_ray_actors_one_per_gpu_else_cpu_shares() -> None:
     assert ray_actor_specs({"CPU": 16, "GPU": 4}, workers=3) == [RayActorSpec("cuda", 1, 2)] * 3
     assert ray_actor_specs({"CPU": 16, "GPU": 2}, device="cpu") == [RayActorSpec("cpu", 0, 16)]
     assert ray_actor_specs({"CPU": 2}, workers=2) == [RayActorSpec("cpu", 0, 1)] * 2
+    assert ray_actor_specs({"CPU": 32}, node_cpus=16) == [RayActorSpec("cpu", 0, 16)], "fits on one node"
     with pytest.raises(ConfigError, match="only 2 CPU"):
         ray_actor_specs({"CPU": 2}, workers=3)
     with pytest.raises(ConfigError, match="no GPUs"):
@@ -83,7 +84,7 @@ def test_pending_chains_are_the_plans_chains_longest_first(clips_dir: Path, tmp_
 
 
 def test_pending_chains_skip_finished_segments(clips_dir: Path, tmp_path: Path) -> None:
-    work = _work_dir(clips_dir, tmp_path / "a", "sequential", cuts=[])
+    work = _work_dir(clips_dir, tmp_path / "a", "sequential", cuts=())
     (chain,) = segment_chains(work.plan.segments)
     work.mark_done(chain[0].index, b"state-0", None)
     work.mark_done(chain[1].index, b"state-1", None)
@@ -101,3 +102,17 @@ def test_segment_error_keeps_the_type_and_names_the_worker() -> None:
     bug = segment_error("segment 3 of '/w'", "worker 1 (cpu)", ZeroDivisionError("division by zero"))
     assert type(bug) is JobError
     assert str(bug).startswith("segment 3 of '/w' failed on worker 1 (cpu): ZeroDivisionError: division by zero")
+
+
+def test_matter_spec_for_plan_takes_the_plans_engine(tfjs_weights: Path) -> None:
+    from rvm_render.jobs.checkpoint import RenderSpec
+    from rvm_render.jobs.scheduler import MatterSpec
+
+    spec = RenderSpec(input_path="/in.mov", output_dir="/out", stem="in", first_frame=0, last_frame=9,
+                      formats=("exr",), background=None, downsample_ratio=0.25, batch_frames=4, device="cuda:1",
+                      precision="fp16", variant="mobilenetv3", weights_path=str(tfjs_weights), weights_sha256="0" * 64)
+    matter_spec = MatterSpec.for_plan(spec)
+    assert matter_spec.weights == tfjs_weights.resolve()
+    assert (matter_spec.options.device, matter_spec.options.precision, matter_spec.options.downsample_ratio) == (
+        "cuda:1", "fp16", 0.25)
+    assert matter_spec.variant == "mobilenetv3"

@@ -159,7 +159,8 @@ def test_segments_align_to_the_engine_batch(frames_total: int) -> None:
         written = [frame for s in segments for frame in range(s.first_frame, s.last_frame + 1)]
         assert written == list(range(frames_total))
         longest = max(multiple, max_frames // multiple * multiple)
-        for segment, following in zip(segments, [*segments[1:], None]):
+        for position, segment in enumerate(segments):
+            following = segments[position + 1] if position + 1 < len(segments) else None
             assert 1 <= segment.frames <= longest
             if following is not None and not following.starts_at_cut:
                 assert segment.frames % multiple == 0, (policy, segment)

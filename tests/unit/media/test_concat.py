@@ -7,7 +7,6 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
 import pytest
 
 from rvm_render.errors import MediaError
@@ -19,7 +18,9 @@ from rvm_render.media.writers.concat import MoviePart, concat_movie_parts, parts
 RANGES = ((0, 3), (4, 7), (8, 11))
 
 
-def _write(fmt: OutputFormat, folder: Path, info: MediaInfo, frames: list, first: int, last: int, *, audio: bool) -> Path:
+def _write(
+    fmt: OutputFormat, folder: Path, info: MediaInfo, frames: list, first: int, last: int, *, audio: bool
+) -> Path:
     writer = open_writer(fmt, folder, "dog", info, audio=audio)
     for index, fgr, pha in frames[first : last + 1]:
         writer.write(index, fgr, pha)
@@ -46,8 +47,9 @@ def test_prores_parts_remux_into_the_single_pass_file(tmp_path: Path, dog_info: 
     assert _packets(joined.path, "video") == _packets(single, "video")
     assert _packets(joined.path, "audio") == _packets(single, "audio")
     with av.open(str(joined.path)) as ours, av.open(str(single)) as theirs:
+        ours_ctx, theirs_ctx = ours.streams.video[0].codec_context, theirs.streams.video[0].codec_context
         for key in ("codec_tag", "profile", "pix_fmt"):
-            assert getattr(ours.streams.video[0].codec_context, key) == getattr(theirs.streams.video[0].codec_context, key)
+            assert getattr(ours_ctx, key) == getattr(theirs_ctx, key)
         assert ours.streams.video[0].metadata.get("timecode") == theirs.streams.video[0].metadata.get("timecode")
         assert ours.streams.video[0].average_rate == Fraction(30000, 1001)
 
