@@ -111,12 +111,21 @@ def test_clip_call_matches_frame_by_frame(
     _assert_close("pha of [1, T] clips", pha, golden_pha)
 
 
+@pytest.mark.parametrize("backend", ["auto", "torch"])
 @pytest.mark.parametrize("ratio", [1.0, 0.5])
 def test_matter_defaults_match_golden(
-    model: MattingNetwork, src: torch.Tensor, golden: dict[str, np.ndarray], ratio: float
+    model: MattingNetwork,
+    src: torch.Tensor,
+    golden: dict[str, np.ndarray],
+    ratio: float,
+    backend: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The engine as the product runs it on CPU (folded BatchNorm, channels-last, batches of 4)."""
-    matter = Matter(model, EngineOptions(device="cpu", downsample_ratio=ratio))
+    """The engine as the product runs it on CPU (auto: ONNX Runtime; torch: folded BatchNorm,
+    channels-last), batches of 4."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # ONNX exports
+    matter = Matter(model, EngineOptions(device="cpu", downsample_ratio=ratio, backend=backend))  # type: ignore[arg-type]
     batches = [matter.matte(batch) for batch in src.split(4)]
     fgr = torch.cat([b.fgr for b in batches]).numpy()
     pha = torch.cat([b.pha for b in batches])[:, 0].numpy()

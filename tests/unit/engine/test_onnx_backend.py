@@ -1,0 +1,80 @@
+"""The ONNX Runtime backend: same outputs and state handling as the torch backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from rvm_render.engine import matter as matter_module
+from rvm_render.engine import onnx_backend
+from rvm_render.engine.matter import EngineOptions, Matter
+from rvm_render.engine.state import RecurrentState
+from rvm_render.errors import ConfigError
+from rvm_render.model import MattingNetwork
+
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def model() -> MattingNetwork:
+    torch.manual_seed(0)
+    return MattingNetwork("mobilenetv3", "fast_guided_filter").eval()
+
+
+@pytest.fixture(autouse=True)
+def cache_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _matter(model: MattingNetwork, backend: str, ratio: float = 0.5) -> Matter:
+    return Matter(model, EngineOptions(device="cpu", downsample_ratio=ratio, backend=backend))  # type: ignore[arg-type]
+
+
+def test_auto_picks_onnxruntime_on_cpu(model: MattingNetwork) -> None:
+    assert _matter(model, "auto").backend == "onnxruntime"
+
+
+def test_matches_torch_backend_across_calls(model: MattingNetwork) -> None:
+    src = torch.rand(5, 3, 48, 64)
+    expected = _matter(model, "torch").matte(src)
+    ort = _matter(model, "onnxruntime")
+    batches = [ort.matte(src[:2]), ort.matte(src[2:])]
+    for name in ("fgr", "pha"):
+        actual = torch.cat([getattr(b, name) for b in batches])
+        assert actual.shape == getattr(expected, name).shape
+        torch.testing.assert_close(actual, getattr(expected, name), atol=1e-4, rtol=0)
+
+
+def test_state_moves_between_backends(model: MattingNetwork) -> None:
+    src = torch.rand(3, 3, 48, 64)
+    torch_matter, ort = _matter(model, "torch"), _matter(model, "onnxruntime")
+    torch_matter.matte(src[:2])
+    ort.state = RecurrentState.from_bytes(torch_matter.state.to_bytes())
+    torch.testing.assert_close(ort.matte(src[2:]).pha, torch_matter.matte(src[2:]).pha, atol=1e-4, rtol=0)
+    ort.reset()
+    assert ort.state.is_initial
+
+
+def test_export_is_cached(model: MattingNetwork, cache_in_tmp: Path) -> None:
+    _matter(model, "onnxruntime", ratio=1.0).matte(torch.rand(1, 3, 32, 32))
+    exports = list(onnx_backend.onnx_cache_dir().glob("*.onnx"))
+    assert len(exports) == 1 and exports[0].is_relative_to(cache_in_tmp)
+    before = exports[0].stat().st_mtime_ns
+    _matter(model, "onnxruntime", ratio=1.0).matte(torch.rand(1, 3, 32, 32))
+    assert exports[0].stat().st_mtime_ns == before
+
+
+def test_missing_onnxruntime(model: MattingNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(onnx_backend, "onnxruntime_available", lambda: False)
+    monkeypatch.setattr(matter_module, "onnxruntime_available", lambda: False)
+    assert _matter(model, "auto").backend == "torch"
+    with pytest.raises(ConfigError, match="^backend: 'onnxruntime' needs the onnxruntime"):
+        _matter(model, "onnxruntime")
+
+
+def test_unknown_backend() -> None:
+    with pytest.raises(ConfigError, match="^backend:"):
+        EngineOptions(backend="tensorrt")  # type: ignore[arg-type]
