@@ -5,7 +5,9 @@ A clip longer than ``--segment-frames`` (default
 checkpoints (:func:`rvm_render.jobs.runner.render_segmented`), so running the same command
 again after a crash resumes it; shorter clips, and ``--segment-frames 0``, take one pass
 (:func:`rvm_render.pipeline.render_clip`). Naming ``--segment-frames``, ``--work-dir`` or
-``--mode`` always segments.
+``--mode`` always segments. ``--workers N`` or ``--executor ray`` spread the segments of every
+input over worker processes or Ray actors (:mod:`rvm_render.jobs.scheduler`,
+:mod:`rvm_render.jobs.ray_executor`); their segments default to parallel mode.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from rvm_render.cli.progress import ProgressBar
 from rvm_render.engine import EngineOptions, Matter, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, JobError, MediaError, OutputExistsError
-from rvm_render.jobs.runner import render_segmented, work_dir_for
+from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
+from rvm_render.jobs.checkpoint import WorkDir
+from rvm_render.jobs.ray_executor import run_segments_on_ray
+from rvm_render.jobs.runner import prepare_work_dir, render_segmented, work_dir_for
+from rvm_render.jobs.scheduler import MatterSpec, local_worker_slots, run_segments_locally
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
 from rvm_render.media.probe import probe
 from rvm_render.media.writers import OutputFormat, parse_background
@@ -86,6 +92,13 @@ def parse_frame_count(text: str) -> int:
     """A frame count >= 0 (``--segment-frames``, ``--preroll``)."""
     if not text.strip().isdigit():
         raise ConfigError(f"'{text}' is not a frame count (a whole number >= 0)")
+    return int(text)
+
+
+def parse_worker_count(text: str) -> int:
+    """A worker count >= 1 (``--workers``)."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigError(f"--workers: '{text}' is not a worker count (a whole number >= 1)")
     return int(text)
 
 
@@ -158,6 +171,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                           "(default: %(default)s)")
     segments.add_argument("--keep-work-dir", action="store_true",
                           help="keep the work dir after the deliverables are assembled (default: removed)")
+    workers = parser.add_argument_group(
+        "workers", "Spread segments over several devices or machines (segments default to parallel mode)."
+    )
+    workers.add_argument("--workers", type=parse_worker_count, default=None, metavar="N",
+                         help="worker processes: one per CUDA device by default; on the CPU, N workers "
+                         "sharing the cores")
+    workers.add_argument("--executor", choices=("local", "ray"), default="local",
+                         help="local: worker processes on this machine (default); ray: one actor per GPU "
+                         "on a Ray cluster")
+    workers.add_argument("--address", default=None, metavar="ADDR",
+                         help="Ray cluster address (default: start a local Ray instance)")
     parser.set_defaults(run=run)
 
 
@@ -198,7 +222,51 @@ def _render_one(
     )
 
 
+def _distributed(args: argparse.Namespace) -> bool:
+    return args.workers is not None or args.executor == "ray"
+
+
+def _render_distributed(
+    args: argparse.Namespace,
+    requests: list[RenderRequest],
+    settings: RenderSettings,
+    matter: Matter,
+    weights: Path,
+) -> tuple[list[RenderResult], int]:
+    """Plan every input, render all their segments on the workers, then assemble each.
+
+    Returns:
+        The results and the number of inputs that failed before rendering.
+    """
+    policy = SegmentPolicy(max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll)
+    planned: list[WorkDir] = []
+    failed = 0
+    for request in requests:
+        try:
+            work = prepare_work_dir(request, settings, matter, policy, mode=args.mode or "parallel",
+                                    work_dir=args.work_dir, weights_path=weights)
+            check_outputs_free(work, overwrite=args.overwrite)
+        except (MediaError, OutputExistsError, ConfigError, JobError) as err:
+            failed += 1
+            print(f"error: {err}", file=sys.stderr)
+            continue
+        planned.append(work)
+    spec = MatterSpec.resolved(weights, matter.options, variant=args.variant)
+    progress = None if args.quiet else ProgressBar()
+    if args.executor == "ray":
+        run_segments_on_ray(planned, spec, address=args.address, workers=args.workers, on_progress=progress)
+    else:
+        slots = local_worker_slots(args.workers, args.device)
+        run_segments_locally(planned, spec, slots=slots, on_progress=progress)
+    results = [
+        assemble_outputs(work, overwrite=args.overwrite, keep_work_dir=args.keep_work_dir) for work in planned
+    ]
+    return results, failed
+
+
 def run(args: argparse.Namespace) -> int:
+    if _distributed(args) and args.segment_frames == 0:
+        raise ConfigError("--segment-frames 0 renders in one pass on one device; drop --workers/--executor")
     if args.work_dir is not None and len(args.inputs) > 1:
         raise ConfigError("--work-dir: names the work dir of one clip; pass one INPUT with it")
     if args.segment_frames == 0 and (args.work_dir is not None or args.mode is not None):
@@ -212,20 +280,33 @@ def run(args: argparse.Namespace) -> int:
     options = EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
     weights = resolve_weights_path(args.weights)
     matter = open_matter(weights, options, variant=args.variant)
-    progress = None if args.quiet else ProgressBar()
     first, last = args.frames if args.frames is not None else (None, None)
+    requests = [RenderRequest(path, args.output_dir, first_frame=first, last_frame=last) for path in args.inputs]
+    if _distributed(args):
+        results, failed = _render_distributed(args, requests, settings, matter, weights)
+        for result in results:
+            _report(args, result)
+        return _exit_code(failed, len(requests))
+    progress = None if args.quiet else ProgressBar()
     failed = 0
-    for input_path in args.inputs:
-        request = RenderRequest(input_path, args.output_dir, first_frame=first, last_frame=last)
+    for request in requests:
         try:
             result = _render_one(args, request, settings, matter, weights, progress)
         except (MediaError, OutputExistsError, ConfigError, JobError) as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)
             continue
-        if not args.quiet:
-            print(f"{result.manifest_path}  ({result.frames} frames, {result.fps:.1f} fps)")
+        _report(args, result)
+    return _exit_code(failed, len(requests))
+
+
+def _report(args: argparse.Namespace, result: RenderResult) -> None:
+    if not args.quiet:
+        print(f"{result.manifest_path}  ({result.frames} frames, {result.fps:.1f} fps)")
+
+
+def _exit_code(failed: int, total: int) -> int:
     if failed:
-        log.error("%d of %d inputs failed", failed, len(args.inputs))
+        log.error("%d of %d inputs failed", failed, total)
         return 1
     return 0
