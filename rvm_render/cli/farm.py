@@ -22,7 +22,7 @@ import logging
 import shlex
 from pathlib import Path
 
-from rvm_render.cli.matte import parse_downsample_ratio, parse_formats, parse_frame_count, parse_frame_range
+from rvm_render.cli.options import add_render_options, engine_options_from, parse_frame_count, render_settings_from
 from rvm_render.engine import EngineOptions, Matter, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError
@@ -38,9 +38,7 @@ from rvm_render.jobs.farm.openjd import (
 from rvm_render.jobs.runner import prepare_work_dir
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
 from rvm_render.media.commit import write_bytes_atomically
-from rvm_render.media.writers import parse_background
-from rvm_render.pipeline import RenderRequest, RenderSettings
-from rvm_render.pipeline.render import DEFAULT_BATCH_FRAMES, DEFAULT_FORMATS
+from rvm_render.pipeline import RenderRequest
 
 log = logging.getLogger(__name__)
 
@@ -81,43 +79,67 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("input", type=Path, metavar="INPUT", help="clip to matte")
-    parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR",
-                        help="folder for the deliverables (as render hosts see it)")
-    parser.add_argument("--format", dest="farm_format", choices=FARM_FORMATS, required=True,
-                        help="job format: openjd (Deadline Cloud, openjd run) or opencue")
+    parser.add_argument(
+        "-o",
+        "--output-dir",
+        required=True,
+        type=Path,
+        metavar="OUTDIR",
+        help="folder for the deliverables (as render hosts see it)",
+    )
+    parser.add_argument(
+        "--format",
+        dest="farm_format",
+        choices=FARM_FORMATS,
+        required=True,
+        help="job format: openjd (Deadline Cloud, openjd run) or opencue",
+    )
     plan = parser.add_argument_group("segments")
-    plan.add_argument("--segment-frames", type=parse_frame_count, default=DEFAULT_SEGMENT_FRAMES, metavar="N",
-                      help="most frames per segment, i.e. per task (default: %(default)s)")
-    plan.add_argument("--mode", choices=PLAN_MODES, default="parallel",
-                      help="parallel: independent tasks with pre-roll (default); sequential: chained tasks")
-    plan.add_argument("--preroll", type=parse_frame_count, default=PREROLL_FRAMES, metavar="N",
-                      help="parallel mode: warm-up frames before each segment (default: %(default)s)")
-    plan.add_argument("--work-dir", type=Path, default=None, metavar="DIR",
-                      help="work dir on shared storage (default: OUTDIR/.rvm-work/<stem>)")
-    render = parser.add_argument_group("render settings (as for rvm-render matte)")
-    render.add_argument("--formats", type=parse_formats, default=DEFAULT_FORMATS,
-                        help=f"comma-separated deliverables (default: {','.join(f.value for f in DEFAULT_FORMATS)})")
-    render.add_argument("--frames", type=parse_frame_range, default=None, metavar="FIRST-LAST",
-                        help="render only these frames (0-based, inclusive)")
-    render.add_argument("--downsample-ratio", type=parse_downsample_ratio, default="auto", metavar="auto|R",
-                        help="network input scale (default: auto)")
-    render.add_argument("--background", default=None, metavar="COLOR|IMAGE|VIDEO", help="backdrop for 'comp'")
-    render.add_argument("--variant", choices=("mobilenetv3", "resnet50"), default=None, help="require this variant")
-    render.add_argument("--weights", type=Path, default=None,
-                        help="weights file or tfjs folder (recorded by path and sha256 for the tasks)")
-    render.add_argument("--device", default="auto", help="device of the tasks: auto, cpu, cuda, cuda:N (default: auto)")
-    render.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto",
-                        help="precision of the tasks (default: auto, fp16 on CUDA)")
-    render.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES, metavar="T",
-                        help="frames per engine call (default: %(default)s)")
-    render.add_argument("--overwrite", action="store_true",
-                        help="let the assemble task replace existing deliverables (default: refuse)")
+    plan.add_argument(
+        "--segment-frames",
+        type=parse_frame_count,
+        default=DEFAULT_SEGMENT_FRAMES,
+        metavar="N",
+        help="most frames per segment, i.e. per task (default: %(default)s)",
+    )
+    plan.add_argument(
+        "--mode",
+        choices=PLAN_MODES,
+        default="parallel",
+        help="parallel: independent tasks with pre-roll (default); sequential: chained tasks",
+    )
+    plan.add_argument(
+        "--preroll",
+        type=parse_frame_count,
+        default=PREROLL_FRAMES,
+        metavar="N",
+        help="parallel mode: warm-up frames before each segment (default: %(default)s)",
+    )
+    plan.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="work dir on shared storage (default: OUTDIR/.rvm-work/<stem>)",
+    )
+    add_render_options(
+        parser.add_argument_group("render settings (as for rvm-render matte; device and precision are the tasks')")
+    )
     job = parser.add_argument_group("job")
     job.add_argument("--name", default=None, help="job name (default: rvm-render <input name>)")
-    job.add_argument("--executable", default="rvm-render", metavar="CMD",
-                     help="the rvm-render command on the render hosts (default: %(default)s)")
-    job.add_argument("--gpus-per-task", type=parse_frame_count, default=0, metavar="N",
-                     help="GPUs each segment task requires (default: 0, no requirement)")
+    job.add_argument(
+        "--executable",
+        default="rvm-render",
+        metavar="CMD",
+        help="the rvm-render command on the render hosts (default: %(default)s)",
+    )
+    job.add_argument(
+        "--gpus-per-task",
+        type=parse_frame_count,
+        default=0,
+        metavar="N",
+        help="GPUs each segment task requires (default: 0, no requirement)",
+    )
     job.add_argument("--show", default=None, help="OpenCue show")
     job.add_argument("--shot", default=None, help="OpenCue shot")
     job.add_argument("--user", default=None, help="OpenCue user")
@@ -132,9 +154,10 @@ def _planning_matter(args: argparse.Namespace, weights: Path) -> Matter:
     depend on the device; the tasks' device and precision are recorded as asked for, so this
     machine needs no GPU.
     """
-    options = EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
-    matter = open_matter(weights, EngineOptions(device="cpu", downsample_ratio=args.downsample_ratio),
-                         variant=args.variant)
+    options = engine_options_from(args)
+    matter = open_matter(
+        weights, EngineOptions(device="cpu", downsample_ratio=args.downsample_ratio), variant=args.variant
+    )
     matter.options = options  # what the plan records for the tasks
     return matter
 
@@ -148,39 +171,54 @@ def run_export(args: argparse.Namespace) -> int:
         raise ConfigError("--segment-frames: a farm job needs segments of at least 1 frame")
     if args.farm_format != "opencue" and any((args.show, args.shot, args.user, args.service)):
         raise ConfigError("--show, --shot, --user and --service are OpenCue fields; use them with --format opencue")
-    settings = RenderSettings(
-        formats=args.formats,
-        background=None if args.background is None else parse_background(args.background),
-        overwrite=args.overwrite,
-        batch_frames=args.batch_frames,
-    )
+    settings = render_settings_from(args)
     weights = resolve_weights_path(args.weights).absolute()
     matter = _planning_matter(args, weights)
     first, last = args.frames if args.frames is not None else (None, None)
     request = RenderRequest(args.input.absolute(), args.output_dir.absolute(), first_frame=first, last_frame=last)
     policy = SegmentPolicy(max_frames=args.segment_frames, preroll_frames=args.preroll)
-    work = prepare_work_dir(request, settings, matter, policy, mode=args.mode,
-                            work_dir=None if args.work_dir is None else args.work_dir.absolute(),
-                            weights_path=weights)
+    work = prepare_work_dir(
+        request,
+        settings,
+        matter,
+        policy,
+        mode=args.mode,
+        work_dir=None if args.work_dir is None else args.work_dir.absolute(),
+        weights_path=weights,
+    )
     check_outputs_free(work, overwrite=args.overwrite)
     assemble_args = ["--overwrite"] if args.overwrite else []
     if args.farm_format == "openjd":
-        template = openjd_template(work.plan, job_name=args.name, executable=args.executable,
-                                   gpus_per_task=args.gpus_per_task, assemble_args=assemble_args)
+        template = openjd_template(
+            work.plan,
+            job_name=args.name,
+            executable=args.executable,
+            gpus_per_task=args.gpus_per_task,
+            assemble_args=assemble_args,
+        )
         validate_openjd_template(template)
         path = write_openjd_template(template, work.path / TEMPLATE_FILE)
-        how = (f"run it here:      openjd run {shlex.quote(str(path))}\n"
-               f"Deadline Cloud:   copy it as template.json into a job bundle folder, then\n"
-               f"                  deadline bundle submit BUNDLE -p WorkDir={shlex.quote(str(work.path))}")
+        how = (
+            f"run it here:      openjd run {shlex.quote(str(path))}\n"
+            f"Deadline Cloud:   copy it as template.json into a job bundle folder, then\n"
+            f"                  deadline bundle submit BUNDLE -p WorkDir={shlex.quote(str(work.path))}"
+        )
     else:
-        outline = opencue_outline(work.plan, str(work.path), name=_opencue_job_name(args.name), show=args.show,
-                                  shot=args.shot, user=args.user, executable=args.executable,
-                                  gpus_per_frame=args.gpus_per_task, service=args.service,
-                                  assemble_args=assemble_args)
+        outline = opencue_outline(
+            work.plan,
+            str(work.path),
+            name=_opencue_job_name(args.name),
+            show=args.show,
+            shot=args.shot,
+            user=args.user,
+            executable=args.executable,
+            gpus_per_frame=args.gpus_per_task,
+            service=args.service,
+            assemble_args=assemble_args,
+        )
         path = work.path / OPENCUE_FILE
         write_bytes_atomically(path, opencue_job_spec(outline).encode())
-        how = ("submit it:        python -c \"import opencue; "
-               f"opencue.api.launchSpec(open({str(path)!r}).read())\"")
+        how = f'submit it:        python -c "import opencue; opencue.api.launchSpec(open({str(path)!r}).read())"'
     if not args.quiet:
         _print_summary(work, path, how)
     return 0
@@ -189,7 +227,9 @@ def run_export(args: argparse.Namespace) -> int:
 def _print_summary(work: WorkDir, path: Path, how: str) -> None:
     plan = work.plan
     print(f"{path}")
-    print(f"  {len(plan.segments)} segment task(s) + assemble, {plan.frames_total} frames, {plan.mode} mode"
-          + (f", {len(plan.cuts)} shot cut(s)" if plan.cuts else "")
-          + (f", pre-roll {plan.policy.preroll_frames}" if plan.mode == "parallel" else ""))
+    print(
+        f"  {len(plan.segments)} segment task(s) + assemble, {plan.frames_total} frames, {plan.mode} mode"
+        + (f", {len(plan.cuts)} shot cut(s)" if plan.cuts else "")
+        + (f", pre-roll {plan.policy.preroll_frames}" if plan.mode == "parallel" else "")
+    )
     print(how)

@@ -55,8 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print("error: interrupted; unfinished outputs were removed (run the same command again to resume"
-              " a segmented render)", file=sys.stderr)
+        print(
+            "error: interrupted; unfinished outputs were removed (run the same command again to resume"
+            " a segmented render)",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
 
 

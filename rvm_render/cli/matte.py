@@ -13,13 +13,20 @@ input over worker processes or Ray actors (:mod:`rvm_render.jobs.scheduler`,
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import sys
 from pathlib import Path
 
+from rvm_render.cli.options import (
+    FORMAT_HELP,
+    add_render_options,
+    engine_options_from,
+    parse_frame_count,
+    parse_worker_count,
+    render_settings_from,
+)
 from rvm_render.cli.progress import ProgressBar
-from rvm_render.engine import EngineOptions, Matter, open_matter
+from rvm_render.engine import Matter, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, JobError, MediaError, OutputExistsError
 from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
@@ -29,81 +36,17 @@ from rvm_render.jobs.runner import prepare_work_dir, render_segmented, work_dir_
 from rvm_render.jobs.scheduler import MatterSpec, local_worker_slots, run_segments_locally
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
 from rvm_render.media.probe import probe
-from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
 from rvm_render.pipeline.progress import ProgressCallback
-from rvm_render.pipeline.render import DEFAULT_BATCH_FRAMES, DEFAULT_FORMATS, frame_range
+from rvm_render.pipeline.render import frame_range
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "add_parser",
-    "run",
-    "parse_formats",
-    "parse_frame_range",
-    "parse_downsample_ratio",
-    "parse_frame_count",
-]
-
-_FORMAT_HELP = {
-    OutputFormat.PRORES4444: "ProRes 4444 .mov, straight foreground RGB + matte alpha, audio copied",
-    OutputFormat.EXR: "OpenEXR sequence, half float, ZIP, channels R G B A",
-    OutputFormat.ALPHA: "grey matte video for a track matte, audio copied",
-    OutputFormat.COMP: "H.264 preview of the subject over --background, audio copied",
-    OutputFormat.PNG: "RGBA PNG sequence",
-}
-
-
-def parse_formats(text: str) -> tuple[OutputFormat, ...]:
-    """``'prores4444,exr'`` -> the formats, in order, without repeats."""
-    known = [fmt.value for fmt in OutputFormat]
-    formats: list[OutputFormat] = []
-    for name in (part.strip().lower() for part in text.split(",")):
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ConfigError(f"--formats: unknown '{name}'{hint}; choose from {', '.join(known)}")
-        if OutputFormat(name) not in formats:
-            formats.append(OutputFormat(name))
-    return tuple(formats)
-
-
-def parse_frame_range(text: str) -> tuple[int, int]:
-    """``'10-99'`` -> ``(10, 99)``, inclusive 0-based frame indices."""
-    first, sep, last = text.partition("-")
-    if not sep or not first.strip().isdigit() or not last.strip().isdigit() or int(first) > int(last):
-        raise ConfigError(f"--frames: '{text}' is not FIRST-LAST (0-based, inclusive, e.g. 0-99)")
-    return int(first), int(last)
-
-
-def parse_downsample_ratio(text: str) -> float | str:
-    if text == "auto":
-        return "auto"
-    try:
-        ratio = float(text)
-    except ValueError:
-        ratio = 0.0
-    if not 0.0 < ratio <= 1.0:
-        raise ConfigError(f"--downsample-ratio: '{text}' must be 'auto' or a number in (0, 1], e.g. 0.25")
-    return ratio
-
-
-def parse_frame_count(text: str) -> int:
-    """A frame count >= 0 (``--segment-frames``, ``--preroll``)."""
-    if not text.strip().isdigit():
-        raise ConfigError(f"'{text}' is not a frame count (a whole number >= 0)")
-    return int(text)
-
-
-def parse_worker_count(text: str) -> int:
-    """A worker count >= 1 (``--workers``)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise ConfigError(f"--workers: '{text}' is not a worker count (a whole number >= 1)")
-    return int(text)
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    formats_help = "\n".join(f"  {fmt.value:<11} {text}" for fmt, text in _FORMAT_HELP.items())
+    formats_help = "\n".join(f"  {fmt.value:<11} {text}" for fmt, text in FORMAT_HELP.items())
     parser = commands.add_parser(
         "matte",
         help="matte clips into ProRes 4444 / EXR / matte / composite deliverables",
@@ -131,27 +74,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="clips to matte")
-    parser.add_argument("-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for the deliverables")
     parser.add_argument(
-        "--formats",
-        type=parse_formats,
-        default=DEFAULT_FORMATS,
-        help=f"comma-separated deliverables (default: {','.join(f.value for f in DEFAULT_FORMATS)})",
+        "-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for the deliverables"
     )
-    parser.add_argument("--downsample-ratio", type=parse_downsample_ratio, default="auto", metavar="auto|R", help="network input scale (default: auto)")
-    parser.add_argument(
-        "--background",
-        default=None,
-        metavar="COLOR|IMAGE|VIDEO",
-        help="backdrop for 'comp': a colour (green, #00b140), an image or a video (default: green)",
-    )
-    parser.add_argument("--variant", choices=("mobilenetv3", "resnet50"), default=None, help="require this model variant")
-    parser.add_argument("--weights", type=Path, default=None, help="weights file or tfjs model folder")
-    parser.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N (default: auto)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "fp16"), default="auto", help="auto: fp16 on CUDA, fp32 on CPU")
-    parser.add_argument("--frames", type=parse_frame_range, default=None, metavar="FIRST-LAST", help="render only these frames (0-based, inclusive)")
-    parser.add_argument("--batch-frames", type=int, default=DEFAULT_BATCH_FRAMES, metavar="T", help="frames per engine call (default: %(default)s)")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: refuse)")
+    add_render_options(parser)
     segments = parser.add_argument_group("segments and resume")
     segments.add_argument(
         "--segment-frames",
@@ -161,27 +87,51 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"most frames per checkpointed segment (default: {DEFAULT_SEGMENT_FRAMES}, used for clips longer "
         "than that; 0: one pass, no checkpoints)",
     )
-    segments.add_argument("--work-dir", type=Path, default=None, metavar="DIR",
-                          help="checkpoint folder of the clip (default: OUTDIR/.rvm-work/<stem>; one INPUT only)")
-    segments.add_argument("--mode", choices=PLAN_MODES, default=None,
-                          help="sequential: state handed from segment to segment, identical to one pass "
-                          "(default); parallel: each segment warms up on --preroll frames, independent")
-    segments.add_argument("--preroll", type=parse_frame_count, default=PREROLL_FRAMES, metavar="N",
-                          help="parallel mode: frames matted before a segment to warm up the state "
-                          "(default: %(default)s)")
-    segments.add_argument("--keep-work-dir", action="store_true",
-                          help="keep the work dir after the deliverables are assembled (default: removed)")
+    segments.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="checkpoint folder of the clip (default: OUTDIR/.rvm-work/<stem>; one INPUT only)",
+    )
+    segments.add_argument(
+        "--mode",
+        choices=PLAN_MODES,
+        default=None,
+        help="sequential: state handed from segment to segment, identical to one pass "
+        "(default); parallel: each segment warms up on --preroll frames, independent",
+    )
+    segments.add_argument(
+        "--preroll",
+        type=parse_frame_count,
+        default=PREROLL_FRAMES,
+        metavar="N",
+        help="parallel mode: frames matted before a segment to warm up the state (default: %(default)s)",
+    )
+    segments.add_argument(
+        "--keep-work-dir",
+        action="store_true",
+        help="keep the work dir after the deliverables are assembled (default: removed)",
+    )
     workers = parser.add_argument_group(
         "workers", "Spread segments over several devices or machines (segments default to parallel mode)."
     )
-    workers.add_argument("--workers", type=parse_worker_count, default=None, metavar="N",
-                         help="worker processes: one per CUDA device by default; on the CPU, N workers "
-                         "sharing the cores")
-    workers.add_argument("--executor", choices=("local", "ray"), default="local",
-                         help="local: worker processes on this machine (default); ray: one actor per GPU "
-                         "on a Ray cluster")
-    workers.add_argument("--address", default=None, metavar="ADDR",
-                         help="Ray cluster address (default: start a local Ray instance)")
+    workers.add_argument(
+        "--workers",
+        type=parse_worker_count,
+        default=None,
+        metavar="N",
+        help="worker processes: one per CUDA device by default; on the CPU, N workers sharing the cores",
+    )
+    workers.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine (default); ray: one actor per GPU on a Ray cluster",
+    )
+    workers.add_argument(
+        "--address", default=None, metavar="ADDR", help="Ray cluster address (default: start a local Ray instance)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -206,9 +156,7 @@ def _render_one(
 ) -> RenderResult:
     if not _segmented(args, request):
         return render_clip(request, settings, matter, on_progress=progress)
-    policy = SegmentPolicy(
-        max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll
-    )
+    policy = SegmentPolicy(max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll)
     return render_segmented(
         request,
         settings,
@@ -243,8 +191,15 @@ def _render_distributed(
     failed = 0
     for request in requests:
         try:
-            work = prepare_work_dir(request, settings, matter, policy, mode=args.mode or "parallel",
-                                    work_dir=args.work_dir, weights_path=weights)
+            work = prepare_work_dir(
+                request,
+                settings,
+                matter,
+                policy,
+                mode=args.mode or "parallel",
+                work_dir=args.work_dir,
+                weights_path=weights,
+            )
             check_outputs_free(work, overwrite=args.overwrite)
         except (MediaError, OutputExistsError, ConfigError, JobError) as err:
             failed += 1
@@ -258,9 +213,7 @@ def _render_distributed(
     else:
         slots = local_worker_slots(args.workers, args.device)
         run_segments_locally(planned, spec, slots=slots, on_progress=progress)
-    results = [
-        assemble_outputs(work, overwrite=args.overwrite, keep_work_dir=args.keep_work_dir) for work in planned
-    ]
+    results = [assemble_outputs(work, overwrite=args.overwrite, keep_work_dir=args.keep_work_dir) for work in planned]
     return results, failed
 
 
@@ -271,13 +224,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--work-dir: names the work dir of one clip; pass one INPUT with it")
     if args.segment_frames == 0 and (args.work_dir is not None or args.mode is not None):
         raise ConfigError("--segment-frames 0 renders in one pass; drop --work-dir and --mode, or segment")
-    settings = RenderSettings(
-        formats=args.formats,
-        background=None if args.background is None else parse_background(args.background),
-        overwrite=args.overwrite,
-        batch_frames=args.batch_frames,
-    )
-    options = EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
+    settings = render_settings_from(args)
+    options = engine_options_from(args)
     weights = resolve_weights_path(args.weights)
     matter = open_matter(weights, options, variant=args.variant)
     first, last = args.frames if args.frames is not None else (None, None)

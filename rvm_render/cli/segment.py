@@ -12,7 +12,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from rvm_render.cli.matte import parse_frame_count
+from rvm_render.cli.options import parse_frame_count
 from rvm_render.cli.progress import ProgressBar
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.errors import JobError
@@ -37,12 +37,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         epilog="Example:\n  rvm-render segment mattes/.rvm-work/interview --index 3 --device cuda:1",
     )
     parser.add_argument("work_dir", type=Path, metavar="WORKDIR", help="the clip's work dir (holds plan.json)")
-    parser.add_argument("--index", type=parse_frame_count, required=True, metavar="K",
-                        help="segment to render (0-based)")
+    parser.add_argument(
+        "--index", type=parse_frame_count, required=True, metavar="K", help="segment to render (0-based)"
+    )
     parser.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N (default: the plan's)")
     parser.add_argument("--precision", choices=("auto", "fp32", "fp16"), default=None, help="default: the plan's")
-    parser.add_argument("--weights", type=Path, default=None,
-                        help="weights as seen from this machine (default: the plan's path, then the usual lookup)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="weights as seen from this machine (default: the plan's path, then the usual lookup)",
+    )
     parser.set_defaults(run=run)
 
 

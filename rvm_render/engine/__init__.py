@@ -9,8 +9,8 @@ from __future__ import annotations
 from rvm_render.engine.fusion import fused_for_inference
 from rvm_render.engine.matter import (
     EngineOptions,
-    Matter,
     MatteBatch,
+    Matter,
     auto_downsample_ratio,
     load_model,
     open_matter,

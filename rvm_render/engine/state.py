@@ -58,7 +58,9 @@ class RecurrentState:
     def to_bytes(self) -> bytes:
         """Serialise (CPU copies, dtype kept) for a checkpoint; read back with :meth:`from_bytes`."""
         buffer = io.BytesIO()
-        payload = {name: None if t is None else t.detach().cpu().contiguous() for name, t in zip(_NAMES, self.as_list())}
+        payload = {
+            name: None if t is None else t.detach().cpu().contiguous() for name, t in zip(_NAMES, self.as_list())
+        }
         torch.save(payload, buffer)
         return buffer.getvalue()
 
@@ -72,7 +74,9 @@ class RecurrentState:
         try:
             payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises many types for bad input
-            raise RvmRenderError(f"recurrent state bytes are corrupt ({type(err).__name__}); re-run the segment") from err
+            raise RvmRenderError(
+                f"recurrent state bytes are corrupt ({type(err).__name__}); re-run the segment"
+            ) from err
         if not isinstance(payload, dict) or set(payload) != set(_NAMES):
             raise RvmRenderError("recurrent state bytes hold no r1..r4; re-run the segment")
         values = [payload[name] for name in _NAMES]

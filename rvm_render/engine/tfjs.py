@@ -272,9 +272,7 @@ def _check_constants(unused: dict[str, TfjsTensor], model_json: Path) -> None:
                 f"cannot load tfjs weights '{model_json}': tensor {tensor.name!r} {list(tensor.value.shape)} "
                 "is not used by the RVM MobileNetV3 layout; is this an RVM model?"
             )
-        if tensor.value.size == 3 and not any(
-            np.allclose(tensor.value, ref, atol=step) for ref in references.values()
-        ):
+        if tensor.value.size == 3 and not any(np.allclose(tensor.value, ref, atol=step) for ref in references.values()):
             raise WeightsError(
                 f"cannot load tfjs weights '{model_json}': input normalisation {tensor.value.tolist()} "
                 "is not ImageNet's; is this an RVM model?"
@@ -325,14 +323,18 @@ def tfjs_to_state_dict(path: str | os.PathLike[str]) -> dict[str, Tensor]:
             )
         for graph_conv, (name, conv, bn_name) in zip(graph_side, torch_side):
             _map_conv(graph_conv, name, conv, bn_name, tensors, target, state, model_json)
-            consumed.update(n for n in (graph_conv.filter, graph_conv.bias, graph_conv.bn_scale, graph_conv.bn_offset) if n)
+            consumed.update(
+                n for n in (graph_conv.filter, graph_conv.bias, graph_conv.bn_scale, graph_conv.bn_offset) if n
+            )
 
     for key, value in target.state_dict().items():
         if key.startswith(_ABSENT_FROM_TFJS):
             state[key] = torch.zeros_like(value)
     missing = sorted(set(target.state_dict()) - set(state))
     if missing:
-        raise WeightsError(f"cannot load tfjs weights '{model_json}': no tfjs tensor for {missing[:3]} ({len(missing)} keys)")
+        raise WeightsError(
+            f"cannot load tfjs weights '{model_json}': no tfjs tensor for {missing[:3]} ({len(missing)} keys)"
+        )
     _check_constants({n: t for n, t in tensors.items() if n not in consumed}, model_json)
     log.debug("tfjs weights '%s': %d tensors mapped onto %d keys", model_json, len(consumed), len(state))
     return {key: state[key] for key in target.state_dict()}

@@ -30,11 +30,23 @@ RATIO = 0.375
 def juggle_render(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path, tfjs_weights: Path) -> Path:
     """Frames 0-11 of the juggling clip in every format."""
     out = tmp_path_factory.mktemp("juggle")
-    code = main([
-        "-q", "matte", str(clips_dir / "05_default_juggle.mp4"), "-o", str(out),
-        "--weights", str(tfjs_weights), "--formats", ALL_FORMATS,
-        "--frames", "0-11", "--downsample-ratio", str(RATIO),
-    ])
+    code = main(
+        [
+            "-q",
+            "matte",
+            str(clips_dir / "05_default_juggle.mp4"),
+            "-o",
+            str(out),
+            "--weights",
+            str(tfjs_weights),
+            "--formats",
+            ALL_FORMATS,
+            "--frames",
+            "0-11",
+            "--downsample-ratio",
+            str(RATIO),
+        ]
+    )
     assert code == 0
     return out
 
@@ -97,12 +109,25 @@ def test_deliverables_carry_the_engine_matte(juggle_render: Path, clips_dir: Pat
     assert np.abs(prores_alpha - expected).max() <= 1.5 / 1023
 
 
-def test_refuses_to_overwrite_and_keeps_existing_files(juggle_render: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_refuses_to_overwrite_and_keeps_existing_files(
+    juggle_render: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = {p: p.stat().st_mtime_ns for p in juggle_render.rglob("*") if p.is_file()}
-    code = main([
-        "-q", "matte", str(clips_dir / "05_default_juggle.mp4"), "-o", str(juggle_render),
-        "--weights", str(tfjs_weights), "--formats", ALL_FORMATS, "--frames", "0-11",
-    ])
+    code = main(
+        [
+            "-q",
+            "matte",
+            str(clips_dir / "05_default_juggle.mp4"),
+            "-o",
+            str(juggle_render),
+            "--weights",
+            str(tfjs_weights),
+            "--formats",
+            ALL_FORMATS,
+            "--frames",
+            "0-11",
+        ]
+    )
     assert code != 0
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "--overwrite" in error
@@ -111,8 +136,23 @@ def test_refuses_to_overwrite_and_keeps_existing_files(juggle_render: Path, clip
 
 def test_audio_and_ntsc_rate_survive(tmp_path: Path, clips_dir: Path, tfjs_weights: Path) -> None:
     clip = clips_dir / "01_dog.mp4"
-    code = main(["-q", "matte", str(clip), "-o", str(tmp_path), "--weights", str(tfjs_weights),
-                 "--formats", "prores4444,alpha,comp", "--frames", "0-14", "--downsample-ratio", "0.25"])
+    code = main(
+        [
+            "-q",
+            "matte",
+            str(clip),
+            "-o",
+            str(tmp_path),
+            "--weights",
+            str(tfjs_weights),
+            "--formats",
+            "prores4444,alpha,comp",
+            "--frames",
+            "0-14",
+            "--downsample-ratio",
+            "0.25",
+        ]
+    )
     assert code == 0
     manifest = _manifest(tmp_path, "01_dog")
     assert manifest["fps"] == "30000/1001"
@@ -126,7 +166,9 @@ def test_audio_and_ntsc_rate_survive(tmp_path: Path, clips_dir: Path, tfjs_weigh
             assert [s.codec_context.name for s in container.streams.audio] == [source_audio]
 
 
-def test_bad_inputs_fail_one_line_and_good_ones_still_render(tmp_path: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_inputs_fail_one_line_and_good_ones_still_render(
+    tmp_path: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = clips_dir / "bedroom.mp4"
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size * 2 // 5])
@@ -138,8 +180,25 @@ def test_bad_inputs_fail_one_line_and_good_ones_still_render(tmp_path: Path, cli
     shutil.copy(source, good)
     out = tmp_path / "out"
 
-    code = main(["-q", "matte", str(truncated), str(corrupt), str(text), str(tmp_path / "missing.mp4"), str(good),
-                 "-o", str(out), "--weights", str(tfjs_weights), "--formats", "alpha", "--frames", "0-3"])
+    code = main(
+        [
+            "-q",
+            "matte",
+            str(truncated),
+            str(corrupt),
+            str(text),
+            str(tmp_path / "missing.mp4"),
+            str(good),
+            "-o",
+            str(out),
+            "--weights",
+            str(tfjs_weights),
+            "--formats",
+            "alpha",
+            "--frames",
+            "0-3",
+        ]
+    )
     assert code == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     for name in ("truncated.mp4", "corrupt.mp4", "notes.mov", "missing.mp4"):
@@ -148,13 +207,28 @@ def test_bad_inputs_fail_one_line_and_good_ones_still_render(tmp_path: Path, cli
     assert not (out / "truncated.rvm.json").exists()
 
 
-def test_truncated_clip_rendered_whole_fails_and_leaves_nothing(tmp_path: Path, clips_dir: Path, tfjs_weights: Path) -> None:
+def test_truncated_clip_rendered_whole_fails_and_leaves_nothing(
+    tmp_path: Path, clips_dir: Path, tfjs_weights: Path
+) -> None:
     source = clips_dir / "bedroom.mp4"
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size * 3 // 5])
     out = tmp_path / "out"
-    code = main(["-q", "matte", str(truncated), "-o", str(out), "--weights", str(tfjs_weights),
-                 "--formats", "alpha,exr", "--downsample-ratio", "0.25"])
+    code = main(
+        [
+            "-q",
+            "matte",
+            str(truncated),
+            "-o",
+            str(out),
+            "--weights",
+            str(tfjs_weights),
+            "--formats",
+            "alpha,exr",
+            "--downsample-ratio",
+            "0.25",
+        ]
+    )
     assert code == 1
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -176,7 +250,9 @@ def test_interrupt_leaves_no_partial_outputs(tmp_path: Path, clips_dir: Path, tf
     assert sorted(p.name for p in tmp_path.rglob("*")) == []
 
 
-def test_missing_weights_is_one_clear_line(tmp_path: Path, clips_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_weights_is_one_clear_line(
+    tmp_path: Path, clips_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("RVM_RENDER_WEIGHTS", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("RVM_RENDER_CONFIG", raising=False)

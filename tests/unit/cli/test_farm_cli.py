@@ -18,12 +18,16 @@ def test_farm_export_is_registered_with_its_formats() -> None:
     assert usage.value.code == 2
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--format", "openjd", "--show", "demo"], "OpenCue fields; use them with --format opencue"),
-    (["--format", "openjd", "--segment-frames", "0"], "--segment-frames: a farm job needs segments"),
-])
-def test_bad_combinations_are_refused_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                 extra: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--format", "openjd", "--show", "demo"], "OpenCue fields; use them with --format opencue"),
+        (["--format", "openjd", "--segment-frames", "0"], "--segment-frames: a farm job needs segments"),
+    ],
+)
+def test_bad_combinations_are_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
     code = main(["farm", "export", str(tmp_path / "missing.mov"), "-o", str(tmp_path / "out"), *extra])
     err = capsys.readouterr().err
     assert code == 2

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rvm_render.cli.main import build_parser
-from rvm_render.cli.matte import parse_downsample_ratio, parse_formats, parse_frame_range
+from rvm_render.cli.options import parse_downsample_ratio, parse_formats, parse_frame_range
 from rvm_render.cli.progress import ProgressBar, format_duration
 from rvm_render.errors import ConfigError
 from rvm_render.media.writers import OutputFormat
@@ -66,7 +66,7 @@ def test_eta_of_a_resumed_render_counts_only_this_run(tmp_path) -> None:
 
 @pytest.mark.parametrize("text", ["-1", "many", "1.5"])
 def test_bad_segment_frames(text: str) -> None:
-    from rvm_render.cli.matte import parse_frame_count
+    from rvm_render.cli.options import parse_frame_count
 
     with pytest.raises(ConfigError, match="frame count"):
         parse_frame_count(text)

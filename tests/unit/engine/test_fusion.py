@@ -20,7 +20,9 @@ def _with_random_statistics(model: MattingNetwork) -> MattingNetwork:
     return model.eval()
 
 
-@pytest.mark.parametrize(("variant", "refiner"), [("mobilenetv3", "deep_guided_filter"), ("resnet50", "fast_guided_filter")])
+@pytest.mark.parametrize(
+    ("variant", "refiner"), [("mobilenetv3", "deep_guided_filter"), ("resnet50", "fast_guided_filter")]
+)
 def test_fused_model_matches(variant: str, refiner: str) -> None:
     model = _with_random_statistics(MattingNetwork(variant, refiner))
     fused = fused_for_inference(model)

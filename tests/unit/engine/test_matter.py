@@ -17,7 +17,10 @@ def model() -> MattingNetwork:
     return MattingNetwork("mobilenetv3", "fast_guided_filter").eval()
 
 
-@pytest.mark.parametrize(("height", "width"), [(288, 512), (360, 640), (720, 1280), (1080, 1920), (2160, 3840), (1920, 1080), (6000, 17000), (90000, 1)])
+@pytest.mark.parametrize(
+    ("height", "width"),
+    [(288, 512), (360, 640), (720, 1280), (1080, 1920), (2160, 3840), (1920, 1080), (6000, 17000), (90000, 1)],
+)
 def test_auto_ratio_puts_the_long_side_in_range(height: int, width: int) -> None:
     ratio = auto_downsample_ratio(height, width)
     long_side = max(height, width)
@@ -35,7 +38,11 @@ def test_auto_ratio_follows_the_official_recommendations() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"precision": "fp8"}, "precision"), ({"device": "gpu0"}, "device"), ({"downsample_ratio": 1.5}, "downsample_ratio")],
+    [
+        ({"precision": "fp8"}, "precision"),
+        ({"device": "gpu0"}, "device"),
+        ({"downsample_ratio": 1.5}, "downsample_ratio"),
+    ],
 )
 def test_options_name_the_bad_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ConfigError, match=f"^{field}:"):

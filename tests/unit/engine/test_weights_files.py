@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from rvm_render.engine.weights import network_for_weights, pth_to_state_dict, LoadedWeights
+from rvm_render.engine.weights import LoadedWeights, network_for_weights, pth_to_state_dict
 from rvm_render.errors import WeightsError
 from rvm_render.model import MattingNetwork
 
@@ -22,7 +22,11 @@ def test_detects_mobilenetv3_and_refiner(refiner: str) -> None:
 
 
 def test_missing_num_batches_tracked_is_filled() -> None:
-    state = {k: v for k, v in MattingNetwork("mobilenetv3", "fast_guided_filter").state_dict().items() if "num_batches" not in k}
+    state = {
+        k: v
+        for k, v in MattingNetwork("mobilenetv3", "fast_guided_filter").state_dict().items()
+        if "num_batches" not in k
+    }
     full, _, _ = pth_to_state_dict(state, PATH)
     MattingNetwork("mobilenetv3", "fast_guided_filter").load_state_dict(full, strict=True)
 
