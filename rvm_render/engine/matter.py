@@ -34,10 +34,10 @@ from torch import Tensor, nn
 
 from rvm_render.engine.fusion import fused_for_inference
 from rvm_render.engine.onnx_backend import LowResSession, onnxruntime_available, require_onnxruntime
-from rvm_render.model.matting import downsampled
 from rvm_render.engine.state import RecurrentState
 from rvm_render.engine.weights import network_for_weights, read_weights, resolve_weights_path
 from rvm_render.errors import ConfigError
+from rvm_render.model.matting import downsampled
 
 __all__ = [
     "EngineOptions",

@@ -137,7 +137,8 @@ def rgb_to_ycbcr(
     """Rounded Y'CbCr code values (4:4:4) for R'G'B' in 0..1.
 
     Args:
-        rgb: R'G'B' values, clipped to 0..1 first.
+        rgb: R'G'B' values, clipped to 0..1 first. Works plane by plane: an HWC view of planar
+            ``[3, H, W]`` memory is about three times faster than interleaved HWC.
         colorspace: key of :data:`LUMA_COEFFICIENTS`.
         color_range: ``"tv"`` (limited) or ``"pc"`` (full).
         bit_depth: code-value bit depth (8..16).

@@ -138,5 +138,5 @@ class MattingNetwork(nn.Module):
         """Refine :meth:`low_res` outputs to the size of ``src`` (when downsampled); clamped ``fgr, pha``."""
         if src_sm.shape[-2:] != src.shape[-2:]:
             fgr_residual, pha = self.refiner(src, src_sm, fgr_residual, pha, hid)
-        fgr = (fgr_residual + src).clamp(0.0, 1.0)
+        fgr = (fgr_residual + src).clamp_(0.0, 1.0)
         return fgr, pha.clamp(0.0, 1.0)

@@ -61,16 +61,20 @@ class FastGuidedFilter(nn.Module):
         self.boxfilter = BoxFilter(r)
 
     def forward(self, lr_x: Tensor, lr_y: Tensor, hr_x: Tensor) -> Tensor:
+        a, b = self.coefficients(lr_x, lr_y, hr_x.shape[2:])
+        return (a * hr_x).add_(b)
+
+    def coefficients(self, lr_x: Tensor, lr_y: Tensor, size: torch.Size) -> tuple[Tensor, Tensor]:
+        """``A`` and ``b`` fitted at low resolution, upsampled to ``size``: ``out = A * hr_x + b``."""
         mean_x = self.boxfilter(lr_x)
         mean_y = self.boxfilter(lr_y)
         cov_xy = self.boxfilter(lr_x * lr_y) - mean_x * mean_y
         var_x = self.boxfilter(lr_x * lr_x) - mean_x * mean_x
         a = cov_xy / (var_x + self.eps)
         b = mean_y - a * mean_x
-        size = hr_x.shape[2:]
         a = F.interpolate(a, size, mode="bilinear", align_corners=False)
         b = F.interpolate(b, size, mode="bilinear", align_corners=False)
-        return a * hr_x + b
+        return a, b
 
 
 class FastGuidedFilterRefiner(nn.Module):
@@ -88,10 +92,13 @@ class FastGuidedFilterRefiner(nn.Module):
     def forward_single_frame(
         self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor
     ) -> tuple[Tensor, Tensor]:
-        out = self.guided_filter(
-            _with_gray(base_src), torch.cat([base_fgr, base_pha], dim=1), _with_gray(fine_src)
+        # Each output channel is guided by its own guide channel, so fgr uses the RGB guide and
+        # pha the gray one directly: the 4-channel full-resolution guide is never built.
+        a, b = self.guided_filter.coefficients(
+            _with_gray(base_src), torch.cat([base_fgr, base_pha], dim=1), fine_src.shape[2:]
         )
-        fgr, pha = out.split([3, 1], dim=1)
+        fgr = (a[:, :3] * fine_src).add_(b[:, :3])
+        pha = (a[:, 3:] * fine_src.mean(1, keepdim=True)).add_(b[:, 3:])
         return fgr, pha
 
     def forward(
