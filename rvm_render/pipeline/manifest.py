@@ -33,7 +33,7 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         rate = self.info.rate
         document: dict[str, Any] = {
-            "input": str(self.info.path),
+            "input": str(self.info.path.absolute()),
             "frames": self.last_frame - self.first_frame + 1,
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
@@ -48,7 +48,7 @@ class Manifest:
             "outputs": [
                 {
                     "format": str(output.format.value),
-                    "path": str(output.path),
+                    "path": str(Path(output.path).absolute()),
                     "first_frame": output.first_frame,
                     "last_frame": output.last_frame,
                 }
