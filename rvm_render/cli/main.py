@@ -7,7 +7,6 @@ Parses argv, sets up logging, dispatches to one module per subcommand, and turns
 from __future__ import annotations
 
 import argparse
-import ctypes
 import logging
 import sys
 from collections.abc import Sequence
@@ -46,30 +45,8 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-# glibc mallopt parameters (malloc.h).
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-
-
-def _keep_freed_memory() -> None:
-    """Let glibc reuse freed frame buffers instead of returning them to the kernel.
-
-    Every frame allocates and frees tens of MiB of tensors and arrays (3.5-30 MiB each). By
-    default glibc serves such blocks with mmap or trims them off the heap once freed, so each
-    frame page-faults them in again: about 20 ms of system time per 720p frame. Serving them
-    from the heap and never trimming it keeps them mapped; peak memory is unchanged, it is
-    just not given back between frames. No-op where the C library is not glibc.
-    """
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:
-        return
-    libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
-    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rvm-render`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    _keep_freed_memory()
     try:
         args = build_parser().parse_args(argv)
         _configure_logging(args.verbose, args.quiet)
