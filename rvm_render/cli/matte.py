@@ -42,6 +42,9 @@ from rvm_render.pipeline.render import frame_range
 
 log = logging.getLogger(__name__)
 
+#: Errors that belong to one input: it is reported in one line and the run goes on.
+_INPUT_ERRORS = (MediaError, OutputExistsError, ConfigError, JobError)
+
 __all__ = ["add_parser", "run"]
 
 
@@ -156,7 +159,7 @@ def _render_one(
 ) -> RenderResult:
     if not _segmented(args, request):
         return render_clip(request, settings, matter, on_progress=progress)
-    policy = SegmentPolicy(max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll)
+    policy = _segment_policy(args)
     return render_segmented(
         request,
         settings,
@@ -168,6 +171,10 @@ def _render_one(
         weights_path=weights,
         keep_work_dir=args.keep_work_dir,
     )
+
+
+def _segment_policy(args: argparse.Namespace) -> SegmentPolicy:
+    return SegmentPolicy(max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll)
 
 
 def _distributed(args: argparse.Namespace) -> bool:
@@ -186,7 +193,7 @@ def _render_distributed(
     Returns:
         The results and the number of inputs that failed before rendering.
     """
-    policy = SegmentPolicy(max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll)
+    policy = _segment_policy(args)
     planned: list[WorkDir] = []
     failed = 0
     for request in requests:
@@ -201,11 +208,13 @@ def _render_distributed(
                 weights_path=weights,
             )
             check_outputs_free(work, overwrite=args.overwrite)
-        except (MediaError, OutputExistsError, ConfigError, JobError) as err:
+        except _INPUT_ERRORS as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)
             continue
         planned.append(work)
+    if not planned:
+        return [], failed
     spec = MatterSpec.resolved(weights, matter.options, variant=args.variant)
     progress = None if args.quiet else ProgressBar()
     if args.executor == "ray":
@@ -240,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     for request in requests:
         try:
             result = _render_one(args, request, settings, matter, weights, progress)
-        except (MediaError, OutputExistsError, ConfigError, JobError) as err:
+        except _INPUT_ERRORS as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)
             continue
