@@ -26,26 +26,25 @@ ALL_FORMATS = "prores4444,exr,alpha,comp,png"
 RATIO = 0.375
 
 
+def _matte(inputs: list[Path], out: Path, weights: Path, *flags: str) -> int:
+    """``rvm-render -q matte INPUTS -o OUT --weights WEIGHTS FLAGS`` in process; its exit code."""
+    return main(["-q", "matte", *map(str, inputs), "-o", str(out), "--weights", str(weights), *flags])
+
+
 @pytest.fixture(scope="module")
 def juggle_render(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path, tfjs_weights: Path) -> Path:
     """Frames 0-11 of the juggling clip in every format."""
     out = tmp_path_factory.mktemp("juggle")
-    code = main(
-        [
-            "-q",
-            "matte",
-            str(clips_dir / "05_default_juggle.mp4"),
-            "-o",
-            str(out),
-            "--weights",
-            str(tfjs_weights),
-            "--formats",
-            ALL_FORMATS,
-            "--frames",
-            "0-11",
-            "--downsample-ratio",
-            str(RATIO),
-        ]
+    code = _matte(
+        [clips_dir / "05_default_juggle.mp4"],
+        out,
+        tfjs_weights,
+        "--formats",
+        ALL_FORMATS,
+        "--frames",
+        "0-11",
+        "--downsample-ratio",
+        str(RATIO),
     )
     assert code == 0
     return out
@@ -113,20 +112,8 @@ def test_refuses_to_overwrite_and_keeps_existing_files(
     juggle_render: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = {p: p.stat().st_mtime_ns for p in juggle_render.rglob("*") if p.is_file()}
-    code = main(
-        [
-            "-q",
-            "matte",
-            str(clips_dir / "05_default_juggle.mp4"),
-            "-o",
-            str(juggle_render),
-            "--weights",
-            str(tfjs_weights),
-            "--formats",
-            ALL_FORMATS,
-            "--frames",
-            "0-11",
-        ]
+    code = _matte(
+        [clips_dir / "05_default_juggle.mp4"], juggle_render, tfjs_weights, "--formats", ALL_FORMATS, "--frames", "0-11"
     )
     assert code != 0
     error = capsys.readouterr().err.strip()
@@ -136,22 +123,16 @@ def test_refuses_to_overwrite_and_keeps_existing_files(
 
 def test_audio_and_ntsc_rate_survive(tmp_path: Path, clips_dir: Path, tfjs_weights: Path) -> None:
     clip = clips_dir / "01_dog.mp4"
-    code = main(
-        [
-            "-q",
-            "matte",
-            str(clip),
-            "-o",
-            str(tmp_path),
-            "--weights",
-            str(tfjs_weights),
-            "--formats",
-            "prores4444,alpha,comp",
-            "--frames",
-            "0-14",
-            "--downsample-ratio",
-            "0.25",
-        ]
+    code = _matte(
+        [clip],
+        tmp_path,
+        tfjs_weights,
+        "--formats",
+        "prores4444,alpha,comp",
+        "--frames",
+        "0-14",
+        "--downsample-ratio",
+        "0.25",
     )
     assert code == 0
     manifest = _manifest(tmp_path, "01_dog")
@@ -180,24 +161,14 @@ def test_bad_inputs_fail_one_line_and_good_ones_still_render(
     shutil.copy(source, good)
     out = tmp_path / "out"
 
-    code = main(
-        [
-            "-q",
-            "matte",
-            str(truncated),
-            str(corrupt),
-            str(text),
-            str(tmp_path / "missing.mp4"),
-            str(good),
-            "-o",
-            str(out),
-            "--weights",
-            str(tfjs_weights),
-            "--formats",
-            "alpha",
-            "--frames",
-            "0-3",
-        ]
+    code = _matte(
+        [truncated, corrupt, text, tmp_path / "missing.mp4", good],
+        out,
+        tfjs_weights,
+        "--formats",
+        "alpha",
+        "--frames",
+        "0-3",
     )
     assert code == 1
     errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
@@ -214,21 +185,7 @@ def test_truncated_clip_rendered_whole_fails_and_leaves_nothing(
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size * 3 // 5])
     out = tmp_path / "out"
-    code = main(
-        [
-            "-q",
-            "matte",
-            str(truncated),
-            "-o",
-            str(out),
-            "--weights",
-            str(tfjs_weights),
-            "--formats",
-            "alpha,exr",
-            "--downsample-ratio",
-            "0.25",
-        ]
-    )
+    code = _matte([truncated], out, tfjs_weights, "--formats", "alpha,exr", "--downsample-ratio", "0.25")
     assert code == 1
     assert not out.exists() or list(out.iterdir()) == []
 
