@@ -26,14 +26,20 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from rvm_render.engine.fusion import fused_for_inference
-from rvm_render.engine.onnx_backend import LowResSession, onnxruntime_available, require_onnxruntime
+from rvm_render.engine.onnx_backend import (
+    FeaturesSession,
+    RecurrentSession,
+    onnxruntime_available,
+    require_onnxruntime,
+)
 from rvm_render.engine.state import RecurrentState
 from rvm_render.engine.weights import network_for_weights, read_weights, resolve_weights_path
 from rvm_render.errors import ConfigError
@@ -62,6 +68,10 @@ BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 AUTO_LONG_SIDE_MAX = 512
 AUTO_LONG_SIDE_MIN = 256
 AUTO_RATIO_STEP = 1 / 32
+#: ONNX Runtime intra-op threads per step. The pipeline overlaps the steps across the cores, so
+#: each runs single-threaded: on 2 cores, 2 threads per session cost about 15 ms more CPU per
+#: 1280x720 frame (thread hand-offs) for no gain in speed (``bench/matte_speed.py``).
+ORT_THREADS_PER_STEP = 1
 
 
 def auto_downsample_ratio(height: int, width: int) -> float:
@@ -203,7 +213,8 @@ class Matter:
         self._frames_per_call: int | None = 1 if self.device.type == "cpu" else None
         self._state = RecurrentState.initial()
         self._frame_size: tuple[int, int] | None = None
-        self._session: LowResSession | None = None
+        self._features_session: FeaturesSession | None = None
+        self._recurrent_session: RecurrentSession | None = None
 
     @property
     def state(self) -> RecurrentState:
@@ -225,6 +236,21 @@ class Matter:
         ratio = self.options.downsample_ratio
         return auto_downsample_ratio(height, width) if ratio == "auto" else float(ratio)
 
+    def steps(self) -> tuple[Callable[[Any], Any], ...]:
+        """The engine as a chain of steps, for a pipeline that overlaps them on threads.
+
+        The first step takes ``src [T, 3, H, W]`` (as :meth:`matte`), each next step takes the
+        previous one's result, and the last returns the :class:`MatteBatch`. Feed every step
+        its batches in frame order; different steps may run at the same time on different
+        threads (step ``k`` on batch ``n + 1`` while step ``k + 1`` is on batch ``n``). Only
+        one step carries the recurrent state. On the ONNX Runtime backend the steps are the
+        network's stateless features, its recurrent decoder, and the refiner; elsewhere
+        there is one step.
+        """
+        if self.backend == "onnxruntime":
+            return (self._features_step, self._recurrent_step, self._refine_step)
+        return (self._torch_step,)
+
     def matte(self, src: Tensor) -> MatteBatch:
         """Matte the next ``T`` frames of the clip, carrying the recurrent state.
 
@@ -240,20 +266,31 @@ class Matter:
         Raises:
             ValueError: ``src`` is not ``[T, 3, H, W]`` floating point.
         """
+        result: Any = src
+        for step in self.steps():
+            result = step(result)
+        return result
+
+    def _checked_ratio(self, src: Tensor) -> float:
+        """The downsample ratio for ``src``, after checking it is a float ``[T, 3, H, W]`` batch."""
         if src.ndim != 4 or src.shape[1] != 3 or not src.is_floating_point():
             raise ValueError(f"src must be a float [T, 3, H, W] tensor, got {src.dtype} {list(src.shape)}")
-        height, width = src.shape[-2:]
+        return self.downsample_ratio_for(*src.shape[-2:])
+
+    def _state_for_size(self, height: int, width: int) -> list[Tensor | None]:
+        """The state to continue from; reset (with a warning) when the frame size changed."""
         if self._frame_size not in (None, (height, width)) and not self._state.is_initial:
             log.warning("frame size changed to %dx%d: recurrent state reset", width, height)
             self._state = RecurrentState.initial()
         self._frame_size = (height, width)
-        ratio = self.downsample_ratio_for(height, width)
-        if self.backend == "onnxruntime":
-            return self._matte_onnxruntime(src, ratio)
+        return self._state.as_list()
+
+    def _torch_step(self, src: Tensor) -> MatteBatch:
+        ratio = self._checked_ratio(src)
+        rec = self._state_for_size(*src.shape[-2:])
         step = self._frames_per_call or src.shape[0]
         fgrs: list[Tensor] = []
         phas: list[Tensor] = []
-        rec = self._state.as_list()
         with torch.inference_mode():
             frames = src.to(device=self.device, dtype=self._dtype, non_blocking=True)
             for start in range(0, frames.shape[0], step):
@@ -275,28 +312,74 @@ class Matter:
         self._state = RecurrentState.from_list(rec)
         return out
 
-    def _matte_onnxruntime(self, src: Tensor, ratio: float) -> MatteBatch:
-        """Frame by frame: downsample and refine in torch, the low-res network in ONNX Runtime."""
-        frames, _, height, width = src.shape
-        fgr_out, pha_out = torch.empty(frames, 3, height, width), torch.empty(frames, 1, height, width)
-        rec = self._state.as_list()
+    def _features_step(self, src: Tensor) -> _Features:
+        """Downsample each frame and run the stateless encoder + LR-ASPP (ONNX Runtime)."""
+        ratio = self._checked_ratio(src)
+        src = src.to(torch.float32)
         with torch.inference_mode():
-            for t in range(frames):
-                frame = src[t : t + 1].to(torch.float32)
-                frame_sm = downsampled(frame, ratio).contiguous() if ratio != 1 else frame
-                session = self._session_for(*frame_sm.shape[-2:])
-                fgr_residual, pha, hid, rec = session.run(frame_sm, rec)  # type: ignore[assignment]
-                fgr, pha = self.model.full_res(frame, frame_sm, fgr_residual, pha, hid)
-                fgr_out[t : t + 1] = fgr
-                pha_out[t : t + 1] = pha
-        self._state = RecurrentState.from_list(rec)
-        return MatteBatch(fgr=fgr_out, pha=pha_out)
+            src_sm = downsampled(src, ratio).contiguous() if ratio != 1 else src
+            session = self._features_session
+            if session is None or (session.height, session.width) != tuple(src_sm.shape[-2:]):
+                session = self._features_session = FeaturesSession(
+                    self.model, *src_sm.shape[-2:], threads=ORT_THREADS_PER_STEP
+                )
+            features = [session.run(src_sm[t : t + 1]) for t in range(src.shape[0])]
+        return _Features(src, src_sm, features)
 
-    def _session_for(self, height: int, width: int) -> LowResSession:
-        session = self._session
-        if session is None or (session.height, session.width) != (height, width):
-            session = self._session = LowResSession(self.model, height, width, threads=torch.get_num_threads())
-        return session
+    def _recurrent_step(self, batch: _Features) -> _Decoded:
+        """Run the recurrent decoder frame by frame, carrying the state (ONNX Runtime)."""
+        rec = self._state_for_size(*batch.src.shape[-2:])
+        session = self._recurrent_session
+        if session is None or (session.height, session.width) != tuple(batch.src_sm.shape[-2:]):
+            session = self._recurrent_session = RecurrentSession(
+                self.model, *batch.src_sm.shape[-2:], threads=ORT_THREADS_PER_STEP
+            )
+        decoded = []
+        for t, features in enumerate(batch.features):
+            fgr_residual, pha, hid, rec = session.run(batch.src_sm[t : t + 1], features, rec)  # type: ignore[assignment]
+            decoded.append((fgr_residual, pha, hid))
+        self._state = RecurrentState.from_list(rec)
+        return _Decoded(batch.src, batch.src_sm, decoded)
+
+    def _refine_step(self, batch: _Decoded) -> MatteBatch:
+        """Bring each frame's low-resolution result to full size with the refiner (PyTorch)."""
+        fgrs: list[Tensor] = []
+        phas: list[Tensor] = []
+        with torch.inference_mode():
+            for t, (fgr_residual, pha, hid) in enumerate(batch.decoded):
+                fgr, pha = self.model.full_res(batch.src[t : t + 1], batch.src_sm[t : t + 1], fgr_residual, pha, hid)
+                fgrs.append(fgr)
+                phas.append(pha)
+        if len(fgrs) == 1:
+            return MatteBatch(fgr=fgrs[0], pha=phas[0])
+        return MatteBatch(fgr=torch.cat(fgrs), pha=torch.cat(phas))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Features:
+    """Frames after the stateless part of the network.
+
+    Shape:
+        src: ``[T, 3, H, W]``; src_sm: ``[T, 3, h, w]``; features: ``f1..f4`` per frame.
+    """
+
+    src: Tensor
+    src_sm: Tensor
+    features: list[list[Tensor]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Decoded:
+    """Frames after the recurrent decoder.
+
+    Shape:
+        src: ``[T, 3, H, W]``; src_sm: ``[T, 3, h, w]``; decoded: ``(fgr_residual, pha, hid)``
+        per frame at the downsampled size.
+    """
+
+    src: Tensor
+    src_sm: Tensor
+    decoded: list[tuple[Tensor, Tensor, Tensor]]
 
 
 def open_matter(

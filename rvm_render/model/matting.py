@@ -109,33 +109,40 @@ class MattingNetwork(nn.Module):
             downsampled size.
         """
         src_sm = downsampled(src, downsample_ratio) if downsample_ratio != 1 else src
+        features = self.features(src_sm)
         if segmentation_pass:
-            hid, r1, r2, r3, r4 = self.hidden(src_sm, r1, r2, r3, r4)
+            hid, r1, r2, r3, r4 = self.decoder(src_sm, *features, r1, r2, r3, r4)
             return [self.project_seg(hid), r1, r2, r3, r4]
-        fgr_residual, pha, hid, r1, r2, r3, r4 = self.low_res(src_sm, r1, r2, r3, r4)
+        fgr_residual, pha, hid, r1, r2, r3, r4 = self.recurrent(src_sm, *features, r1, r2, r3, r4)
         fgr, pha = self.full_res(src, src_sm, fgr_residual, pha, hid)
         return [fgr, pha, r1, r2, r3, r4]
 
-    def hidden(
-        self, src_sm: Tensor, r1: Tensor | None, r2: Tensor | None, r3: Tensor | None, r4: Tensor | None
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """Encoder, LR-ASPP and recurrent decoder on the downsampled source: ``hid, r1..r4``."""
+    def features(self, src_sm: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Encoder and LR-ASPP on the downsampled source: ``f1..f4`` (no state; frames are independent)."""
         f1, f2, f3, f4 = self.backbone(src_sm)
-        f4 = self.aspp(f4)
-        return self.decoder(src_sm, f1, f2, f3, f4, r1, r2, r3, r4)
+        return f1, f2, f3, self.aspp(f4)
 
-    def low_res(
-        self, src_sm: Tensor, r1: Tensor | None, r2: Tensor | None, r3: Tensor | None, r4: Tensor | None
+    def recurrent(
+        self,
+        src_sm: Tensor,
+        f1: Tensor,
+        f2: Tensor,
+        f3: Tensor,
+        f4: Tensor,
+        r1: Tensor | None,
+        r2: Tensor | None,
+        r3: Tensor | None,
+        r4: Tensor | None,
     ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """The network at the downsampled size: ``fgr_residual, pha, hid, r1..r4`` (unclamped)."""
-        hid, r1, r2, r3, r4 = self.hidden(src_sm, r1, r2, r3, r4)
+        """Recurrent decoder and projection on :meth:`features`: ``fgr_residual, pha, hid, r1..r4`` (unclamped)."""
+        hid, r1, r2, r3, r4 = self.decoder(src_sm, f1, f2, f3, f4, r1, r2, r3, r4)
         fgr_residual, pha = self.project_mat(hid).split([3, 1], dim=-3)
         return fgr_residual, pha, hid, r1, r2, r3, r4
 
     def full_res(
         self, src: Tensor, src_sm: Tensor, fgr_residual: Tensor, pha: Tensor, hid: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Refine :meth:`low_res` outputs to the size of ``src`` (when downsampled); clamped ``fgr, pha``."""
+        """Refine :meth:`recurrent` outputs to the size of ``src`` (when downsampled); clamped ``fgr, pha``."""
         if src_sm.shape[-2:] != src.shape[-2:]:
             fgr_residual, pha = self.refiner(src, src_sm, fgr_residual, pha, hid)
         fgr = (fgr_residual + src).clamp_(0.0, 1.0)

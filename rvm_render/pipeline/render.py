@@ -7,8 +7,8 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -113,15 +113,19 @@ def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
     first = 0 if request.first_frame is None else request.first_frame
     last = info.frames - 1 if request.last_frame is None else request.last_frame
     if not 0 <= first <= last < info.frames:
-        raise ConfigError(
-            f"frames: {first}-{last} is outside '{info.path.name}' (frames 0-{info.frames - 1})"
-        )
+        raise ConfigError(f"frames: {first}-{last} is outside '{info.path.name}' (frames 0-{info.frames - 1})")
     return first, last
 
 
-def _matted(matter: Matter, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    batch = matter.matte(src)
-    return batch.fgr, batch.pha
+def _infer_steps(matter: Matter) -> list[Callable[[Any], Any]]:
+    """The matter's steps, the last one returning ``(fgr, pha)`` as the stages take them."""
+    *leading, last = matter.steps()
+
+    def matted(item: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = last(item)
+        return batch.fgr, batch.pha
+
+    return [*leading, matted]
 
 
 def open_writers(
@@ -197,7 +201,7 @@ def render_frames(
     with open_reader(info, first_frame=first_frame, last_frame=last_frame) as frames:
         written = run_stages(
             frames,
-            partial(_matted, matter),
+            _infer_steps(matter),
             writers,
             batch_frames=settings.batch_frames,
             queue_batches=settings.queue_batches,

@@ -3,7 +3,8 @@
 Three kinds of stage share the work of one clip:
 
 * one *decode* thread reads frames and stacks them into ``[T, 3, H, W]`` tensors in 0..1;
-* the calling thread runs the matting engine on each batch, in order;
+* the matting engine, as a chain of steps (:meth:`~rvm_render.engine.Matter.steps`): each step
+  but the last on its own thread, the last on the calling thread, every one in frame order;
 * one *encode* thread per deliverable writes every frame to its writer.
 
 Queues are bounded, so at most a few batches are in flight whatever the clip length and
@@ -16,9 +17,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import torch
@@ -146,7 +147,7 @@ class _StageThread(threading.Thread):
 
 def run_stages(
     frames: Iterable[DecodedFrame],
-    infer: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    infer_steps: Sequence[Callable[[Any], Any]],
     writers: list[MatteWriter],
     *,
     batch_frames: int,
@@ -157,8 +158,9 @@ def run_stages(
 
     Args:
         frames: Decoded source frames in order (iterated on the decode thread).
-        infer: Runs the engine on ``src [T, 3, H, W]`` and returns ``fgr [T, 3, H, W]`` and
-            ``pha [T, 1, H, W]``, float32 on the CPU; called in order on the calling thread.
+        infer_steps: The engine as a chain: the first step takes ``src [T, 3, H, W]``, each
+            next one the previous one's result, and the last returns ``fgr [T, 3, H, W]`` and
+            ``pha [T, 1, H, W]``, float32 on the CPU. Each step sees every batch in order.
         writers: Every selected deliverable; each gets every frame on its own thread.
         batch_frames: Frames per engine call.
         queue_batches: Batches each queue may hold; bounds memory.
@@ -167,15 +169,25 @@ def run_stages(
     Raises:
         Whatever a stage raised first; the other stages are cancelled.
     """
+    if not infer_steps:
+        raise ValueError("infer_steps is empty")
     cancelled = threading.Event()
-    batches: _Channel[FrameBatch] = _Channel(queue_batches, cancelled)
+    inboxes: list[_Channel[tuple[int, Any]]] = [_Channel(queue_batches, cancelled) for _ in infer_steps]
     outboxes: list[_Channel[list[MattedFrame]]] = [_Channel(queue_batches, cancelled) for _ in writers]
     written = [0] * len(writers)
 
     def decode() -> None:
         for batch in frame_batches(frames, batch_frames):
-            batches.put(batch)
-        batches.close()
+            inboxes[0].put((batch.first_index, batch.src))
+        inboxes[0].close()
+
+    def infer(slot: int) -> Callable[[], None]:
+        def step() -> None:
+            for first_index, item in inboxes[slot]:
+                inboxes[slot + 1].put((first_index, infer_steps[slot](item)))
+            inboxes[slot + 1].close()
+
+        return step
 
     def encoder(slot: int) -> Callable[[], None]:
         def encode() -> None:
@@ -187,14 +199,15 @@ def run_stages(
         return encode
 
     threads = [_StageThread("rvm-decode", decode, cancelled)]
+    threads += [_StageThread(f"rvm-infer-{slot}", infer(slot), cancelled) for slot in range(len(infer_steps) - 1)]
     threads += [_StageThread(f"rvm-encode-{slot}", encoder(slot), cancelled) for slot in range(len(writers))]
     for thread in threads:
         thread.start()
     try:
         inferred = 0
-        for batch in batches:
-            fgr, pha = infer(batch.src)
-            matted = _matted_frames(batch.first_index, fgr, pha)
+        for first_index, item in inboxes[-1]:
+            fgr, pha = infer_steps[-1](item)
+            matted = _matted_frames(first_index, fgr, pha)
             for outbox in outboxes:
                 outbox.put(matted)
             inferred += len(matted)

@@ -60,11 +60,28 @@ def test_state_moves_between_backends(model: MattingNetwork) -> None:
 
 def test_export_is_cached(model: MattingNetwork, cache_in_tmp: Path) -> None:
     _matter(model, "onnxruntime", ratio=1.0).matte(torch.rand(1, 3, 32, 32))
-    exports = list(onnx_backend.onnx_cache_dir().glob("*.onnx"))
-    assert len(exports) == 1 and exports[0].is_relative_to(cache_in_tmp)
-    before = exports[0].stat().st_mtime_ns
+    exports = sorted(onnx_backend.onnx_cache_dir().glob("*.onnx"))
+    assert [p.name.split("-")[-2] for p in exports] == ["features", "recurrent"]
+    assert all(p.is_relative_to(cache_in_tmp) for p in exports)
+    before = [p.stat().st_mtime_ns for p in exports]
     _matter(model, "onnxruntime", ratio=1.0).matte(torch.rand(1, 3, 32, 32))
-    assert exports[0].stat().st_mtime_ns == before
+    assert [p.stat().st_mtime_ns for p in exports] == before
+
+
+def test_decoder_convolutions_over_concatenations_are_split(model: MattingNetwork) -> None:
+    onnx = pytest.importorskip("onnx")
+    onnx_backend.RecurrentSession(model, 48, 64, threads=1)
+    (export,) = onnx_backend.onnx_cache_dir().glob("*-recurrent-*.onnx")
+    graph = onnx.load(str(export)).graph
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    weights = {tensor.name: tensor.dims for tensor in graph.initializer}
+    conv_inputs = [
+        (producers.get(node.input[0]), weights[node.input[1]][1]) for node in graph.node if node.op_type == "Conv"
+    ]
+    # decode3..decode0 convolve [upsampled, skip, image] (171, 107, 59, 35 channels); each is now
+    # one convolution per concatenated input, and no convolution reads a misaligned concatenation.
+    assert sorted(c for _, c in conv_inputs if c == 3) == [3, 3, 3, 3]
+    assert not [c for op, c in conv_inputs if op == "Concat" and c % onnx_backend.NCHWC_CHANNEL_MULTIPLE]
 
 
 def test_missing_onnxruntime(model: MattingNetwork, monkeypatch: pytest.MonkeyPatch) -> None:

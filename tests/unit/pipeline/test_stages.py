@@ -54,7 +54,7 @@ def test_every_writer_gets_every_frame_in_order_on_its_own_thread() -> None:
     frames = list(_frames(11))
     writers = [RecordingWriter(), RecordingWriter()]
     done: list[int] = []
-    count = run_stages(iter(frames), _mean_matte, writers, batch_frames=4, on_batch_done=done.append)
+    count = run_stages(iter(frames), [_mean_matte], writers, batch_frames=4, on_batch_done=done.append)
     assert count == 11
     for writer in writers:
         assert [index for index, _, _ in writer.frames] == list(range(11))
@@ -68,7 +68,7 @@ def test_every_writer_gets_every_frame_in_order_on_its_own_thread() -> None:
 def test_writer_failure_cancels_the_run_and_is_raised() -> None:
     writers = [RecordingWriter(), RecordingWriter(fail_at=5)]
     with pytest.raises(OSError, match="disk full at frame 5"):
-        run_stages(_frames(200), _mean_matte, writers, batch_frames=2)
+        run_stages(_frames(200), [_mean_matte], writers, batch_frames=2)
     assert len(writers[0].frames) < 200
 
 
@@ -78,7 +78,7 @@ def test_decode_failure_is_raised_in_the_caller() -> None:
         raise ValueError("corrupt packet at frame 3")
 
     with pytest.raises(ValueError, match="corrupt packet"):
-        run_stages(broken(), _mean_matte, [RecordingWriter()], batch_frames=2)
+        run_stages(broken(), [_mean_matte], [RecordingWriter()], batch_frames=2)
 
 
 def test_queues_bound_frames_in_flight() -> None:
@@ -97,5 +97,35 @@ def test_queues_bound_frames_in_flight() -> None:
             assert in_flight <= (2 * 2 + 3) * 3, in_flight
             written.append(frame_index)
 
-    run_stages(counted(), _mean_matte, [SlowWriter()], batch_frames=3, queue_batches=2)
+    run_stages(counted(), [_mean_matte], [SlowWriter()], batch_frames=3, queue_batches=2)
     assert written == list(range(60))
+
+
+def test_infer_steps_run_in_order_on_their_own_threads() -> None:
+    step_threads: list[set[str]] = [set(), set()]
+    seen_firsts: list[float] = []
+
+    def brighten(src: torch.Tensor) -> torch.Tensor:
+        step_threads[0].add(threading.current_thread().name)
+        seen_firsts.append(float(src[0, 0, 0, 0]))
+        return src * 0.5
+
+    def matte_half(src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        step_threads[1].add(threading.current_thread().name)
+        return _mean_matte(src)
+
+    frames = list(_frames(9))
+    writer = RecordingWriter()
+    assert run_stages(iter(frames), [brighten, matte_half], [writer], batch_frames=2) == 9
+    assert [index for index, _, _ in writer.frames] == list(range(9))
+    np.testing.assert_allclose(writer.frames[8][2], frames[8].rgb.astype(np.float32).mean(axis=2) / 510, atol=1e-6)
+    assert seen_firsts == pytest.approx([frames[i].rgb[0, 0, 0] / 255 for i in range(0, 9, 2)])
+    assert step_threads[0] == {"rvm-infer-0"} and step_threads[1] == {"MainThread"}
+
+
+def test_infer_step_failure_is_raised_in_the_caller() -> None:
+    def failing(src: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("out of memory in step 0")
+
+    with pytest.raises(RuntimeError, match="out of memory in step 0"):
+        run_stages(_frames(20), [failing, _mean_matte], [RecordingWriter()], batch_frames=2)
