@@ -12,11 +12,11 @@ import argparse
 import difflib
 from pathlib import Path
 
-from rvm_render.engine import EngineOptions
+from rvm_render.engine import EngineOptions, preferred_batch_frames
 from rvm_render.errors import ConfigError
 from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.pipeline import RenderSettings
-from rvm_render.pipeline.render import DEFAULT_BATCH_FRAMES, DEFAULT_FORMATS
+from rvm_render.pipeline.render import DEFAULT_FORMATS
 
 __all__ = [
     "FORMAT_HELP",
@@ -126,9 +126,9 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--batch-frames",
         type=int,
-        default=DEFAULT_BATCH_FRAMES,
+        default=None,
         metavar="T",
-        help="frames per engine call (default: %(default)s)",
+        help="frames per engine call (default: 1 on CPU, 4 on CUDA)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: refuse)")
 
@@ -138,7 +138,7 @@ def render_settings_from(args: argparse.Namespace) -> RenderSettings:
         formats=args.formats,
         background=None if args.background is None else parse_background(args.background),
         overwrite=args.overwrite,
-        batch_frames=args.batch_frames,
+        batch_frames=preferred_batch_frames(args.device) if args.batch_frames is None else args.batch_frames,
     )
 
 

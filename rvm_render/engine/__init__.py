@@ -14,6 +14,7 @@ from rvm_render.engine.matter import (
     auto_downsample_ratio,
     load_model,
     open_matter,
+    preferred_batch_frames,
 )
 from rvm_render.engine.state import RecurrentState
 from rvm_render.engine.tfjs import tfjs_to_state_dict
@@ -29,6 +30,7 @@ __all__ = [
     "fused_for_inference",
     "load_model",
     "open_matter",
+    "preferred_batch_frames",
     "read_weights",
     "resolve_weights_path",
     "tfjs_to_state_dict",

@@ -17,9 +17,10 @@ guide, which amplifies rounding differences: run in ONNX Runtime, it moved the g
 to 2.3e-3 (bound 2e-3); in PyTorch the whole path stays within 3.3e-4.
 
 Each part is exported (TorchScript exporter, ``torch.onnx.export(dynamo=False)``) for one
-downsampled size, then :func:`split_concat_convs` rewrites the decoder's convolutions over
-channel concatenations (see there). The first frame's state is zeros of the right shapes, which
-is what the model's ConvGRUs use when given None. Exports are cached in
+downsampled size, then :func:`split_concat_convs` and :func:`route_resizes_through_nchwc`
+rewrite it so that ONNX Runtime keeps the decoder in its fast NCHWc layout (see there). The
+first frame's state is zeros of the right shapes, which is what the model's ConvGRUs use when
+given None. Exports are cached in
 ``$XDG_CACHE_HOME/rvm_render/onnx/`` (``~/.cache/...``), named by the variant, a digest of the
 network's parameters, the size, the part and :data:`EXPORT_VERSION`.
 """
@@ -48,13 +49,14 @@ __all__ = [
     "onnx_cache_dir",
     "onnxruntime_available",
     "require_onnxruntime",
+    "route_resizes_through_nchwc",
     "split_concat_convs",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Bump when the exported graphs change for the same weights (invalidates cached exports).
-EXPORT_VERSION = 2
+EXPORT_VERSION = 3
 OPSET = 17
 #: Channel counts ONNX Runtime's NCHWc convolutions take whole (its SIMD block is 8 or 16).
 NCHWC_CHANNEL_MULTIPLE = 8
@@ -132,13 +134,8 @@ def split_concat_convs(graph_model: object) -> int:
     import onnx
     from onnx import helper, numpy_helper
 
-    inferred = onnx.shape_inference.infer_shapes(graph_model)
     graph = graph_model.graph  # type: ignore[attr-defined]
-    channels = {
-        info.name: info.type.tensor_type.shape.dim[1].dim_value
-        for info in [*inferred.graph.value_info, *inferred.graph.input]
-        if len(info.type.tensor_type.shape.dim) == 4
-    }
+    channels = _channels(onnx.shape_inference.infer_shapes(graph_model))
     initializers = {tensor.name: tensor for tensor in graph.initializer}
     producers = {output: node for node in graph.node for output in node.output}
     uses: dict[str, int] = {}
@@ -200,6 +197,63 @@ def split_concat_convs(graph_model: object) -> int:
     return split
 
 
+def route_resizes_through_nchwc(graph_model: object) -> int:
+    """Feed each bilinear ``Resize`` through an identity depthwise 1x1 ``Conv``, so it runs in NCHWc.
+
+    ONNX Runtime upsamples in its fast NCHWc layout only when the input is already NCHWc, that
+    is, produced by a convolution. The decoder upsamples concatenations of GRU outputs instead,
+    so each 2x ``Resize`` ran in plain NCHW and its full-size output was then reordered for the
+    next convolution. An identity depthwise convolution (weights 1, no bias: exact) moves the
+    reorder to the small input and lets ONNX Runtime use its NCHWc upsampler; the decoder took
+    10 % less time per frame (1280x720 at ratio 0.375, one thread). Inputs whose channel count
+    is not a multiple of :data:`NCHWC_CHANNEL_MULTIPLE` are left alone.
+
+    Args:
+        graph_model: An ``onnx.ModelProto``, rewritten in place.
+
+    Returns:
+        The number of ``Resize`` nodes rerouted.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    inferred = onnx.shape_inference.infer_shapes(graph_model)
+    graph = graph_model.graph  # type: ignore[attr-defined]
+    channels = _channels(inferred)
+    producers = {output: node.op_type for node in graph.node for output in node.output}
+    nodes: list[object] = []
+    rerouted = 0
+    for node in graph.node:
+        mode = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "mode"), b"nearest")
+        source = node.input[0] if node.op_type == "Resize" else ""
+        count = channels.get(source, 0)
+        if mode == b"linear" and count and count % NCHWC_CHANNEL_MULTIPLE == 0 and producers.get(source) != "Conv":
+            weight = numpy_helper.from_array(np.ones((count, 1, 1, 1), np.float32), f"{node.name}/identity_weight")
+            graph.initializer.append(weight)
+            routed = f"{source}/nchwc"
+            identity = helper.make_node(
+                "Conv", [source, weight.name], [routed], name=f"{node.name}/identity", group=count, kernel_shape=[1, 1]
+            )
+            nodes.append(identity)
+            node.input[0] = routed
+            rerouted += 1
+        nodes.append(node)
+    if rerouted:
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return rerouted
+
+
+def _channels(inferred: object) -> dict[str, int]:
+    """Channel counts of the 4-D tensors of a shape-inferred ``onnx.ModelProto``, by name."""
+    graph = inferred.graph  # type: ignore[attr-defined]
+    return {
+        info.name: info.type.tensor_type.shape.dim[1].dim_value
+        for info in [*graph.value_info, *graph.input]
+        if len(info.type.tensor_type.shape.dim) == 4
+    }
+
+
 def _export(module: nn.Module, example: tuple[Tensor, ...], path: Path, inputs: list[str], outputs: list[str]) -> None:
     import onnx
 
@@ -214,6 +268,7 @@ def _export(module: nn.Module, example: tuple[Tensor, ...], path: Path, inputs: 
             )
         graph_model = onnx.load(temp_name)
         split_concat_convs(graph_model)
+        route_resizes_through_nchwc(graph_model)
         onnx.save(graph_model, temp_name)
         os.replace(temp_name, path)  # atomic: concurrent exporters each write a whole file
     except BaseException:

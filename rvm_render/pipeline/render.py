@@ -42,7 +42,7 @@ __all__ = [
 ]
 
 DEFAULT_FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR)
-DEFAULT_BATCH_FRAMES = 4
+DEFAULT_BATCH_FRAMES = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +54,7 @@ class RenderSettings:
         background: Backdrop of the ``comp`` deliverable (default: green screen colour).
         overwrite: Replace existing outputs instead of refusing.
         batch_frames: Frames per engine call; the recurrent state still flows frame to frame.
+            1 suits the CPU; see :func:`~rvm_render.engine.preferred_batch_frames`.
         queue_batches: Batches in flight per queue; bounds memory.
     """
 

@@ -75,13 +75,13 @@ def test_decoder_convolutions_over_concatenations_are_split(model: MattingNetwor
     graph = onnx.load(str(export)).graph
     producers = {output: node.op_type for node in graph.node for output in node.output}
     weights = {tensor.name: tensor.dims for tensor in graph.initializer}
-    conv_inputs = [
-        (producers.get(node.input[0]), weights[node.input[1]][1]) for node in graph.node if node.op_type == "Conv"
-    ]
+    convs = [node for node in graph.node if node.op_type == "Conv"]
+    dense = [node for node in convs if all(a.i == 1 for a in node.attribute if a.name == "group")]
+    inputs = [(producers.get(node.input[0]), weights[node.input[1]][1]) for node in dense]
     # decode3..decode0 convolve [upsampled, skip, image] (171, 107, 59, 35 channels); each is now
     # one convolution per concatenated input, and no convolution reads a misaligned concatenation.
-    assert sorted(c for _, c in conv_inputs if c == 3) == [3, 3, 3, 3]
-    assert not [c for op, c in conv_inputs if op == "Concat" and c % onnx_backend.NCHWC_CHANNEL_MULTIPLE]
+    assert sum(1 for _, channels in inputs if channels == 3) == 4
+    assert not [c for op, c in inputs if op == "Concat" and c % onnx_backend.NCHWC_CHANNEL_MULTIPLE]
 
 
 def test_missing_onnxruntime(model: MattingNetwork, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,3 +95,17 @@ def test_missing_onnxruntime(model: MattingNetwork, monkeypatch: pytest.MonkeyPa
 def test_unknown_backend() -> None:
     with pytest.raises(ConfigError, match="^backend:"):
         EngineOptions(backend="tensorrt")  # type: ignore[arg-type]
+
+
+def test_decoder_upsamples_read_identity_convolutions(model: MattingNetwork) -> None:
+    onnx = pytest.importorskip("onnx")
+    onnx_backend.RecurrentSession(model, 48, 64, threads=1)
+    (export,) = onnx_backend.onnx_cache_dir().glob("*-recurrent-*.onnx")
+    graph = onnx.load(str(export)).graph
+    producers = {output: node for node in graph.node for output in node.output}
+    weights = {tensor.name: onnx.numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    resizes = [node for node in graph.node if node.op_type == "Resize"]
+    assert len(resizes) == 4  # decode3..decode0 upsample 2x
+    for resize in resizes:
+        identity = producers[resize.input[0]]
+        assert identity.op_type == "Conv" and (weights[identity.input[1]] == 1).all() and len(identity.input) == 2
