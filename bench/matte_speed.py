@@ -6,9 +6,14 @@ Measures, on this machine and in this run:
   (a) model-only fps of an official-style reference: our MattingNetwork in eager fp32, not
       fused, frame by frame, called as the official README does
       (``fgr, pha, *rec = model(src, *rec, downsample_ratio)``), frames decoded beforehand;
-  (b) model-only fps of the default engine (``Matter``), frames decoded beforehand;
+  (b) model-only fps of the default engine (``Matter``), frames decoded beforehand:
+      (b1) its steps one after another on one thread (``Matter.matte``), and
+      (b2) its steps overlapped on threads as the pipeline runs them, with no writers;
+      both with the default threads per step, and again with 2 (b1', b2'); the fastest of
+      the four is "own model-only";
   (c) end-to-end fps and peak RSS of ``rvm-render matte --formats prores4444,alpha`` over the
-      whole clip (a subprocess, its process tree polled with psutil);
+      whole clip, process start to exit (a subprocess, its process tree polled with psutil);
+      median of --e2e-repeats runs;
   (d) peak RSS of the same command on the first 60 frames, to show memory stays flat.
 The official-RVM baseline figures (4.5 fps end to end, 5.7 fps model only, 1.1 GiB) are quoted
 from issue 2, not measured here. The shared data folder comes from --shared or
@@ -30,8 +35,11 @@ import av
 import psutil
 import torch
 
-from rvm_render.engine import EngineOptions, Matter, open_matter
+from rvm_render.engine import EngineOptions, Matter, auto_step_threads, open_matter, preferred_batch_frames
 from rvm_render.engine.weights import network_for_weights, read_weights
+from rvm_render.media.reader import DecodedFrame
+from rvm_render.pipeline.render import infer_steps
+from rvm_render.pipeline.stages import run_stages
 
 CLIP = Path("testdata/clips/05_default_juggle.mp4")
 WEIGHTS = Path("models/rvm_mobilenetv3_tfjs_uint8")
@@ -45,16 +53,20 @@ ISSUE_PEAK_RSS_GIB = 1.1
 GIB = 1 << 30
 
 
-def decoded_frames(clip: Path, count: int) -> list[torch.Tensor]:
-    """The first ``count`` frames as ``[1, 3, H, W]`` float32 RGB 0..1."""
+def decoded_frames(clip: Path, count: int) -> list[DecodedFrame]:
+    """The first ``count`` frames as 8-bit RGB."""
     frames = []
     with av.open(str(clip)) as container:
         for frame in container.decode(video=0):
             if len(frames) == count:
                 break
-            rgb = torch.from_numpy(frame.to_ndarray(format="rgb24"))
-            frames.append(rgb.permute(2, 0, 1)[None].float().div(255).contiguous())
+            frames.append(DecodedFrame(index=len(frames), rgb=frame.to_ndarray(format="rgb24")))
     return frames
+
+
+def as_tensor(frame: DecodedFrame) -> torch.Tensor:
+    """``[1, 3, H, W]`` float32 RGB 0..1."""
+    return torch.from_numpy(frame.rgb).permute(2, 0, 1)[None].float().div(255).contiguous()
 
 
 def reference_fps(model: torch.nn.Module, frames: list[torch.Tensor]) -> float:
@@ -69,12 +81,30 @@ def reference_fps(model: torch.nn.Module, frames: list[torch.Tensor]) -> float:
 
 
 def engine_fps(matter: Matter, frames: list[torch.Tensor]) -> float:
-    """The default engine, one frame per call as the pipeline feeds it; warm-up excluded."""
+    """The default engine's steps one after another, one frame per call; warm-up excluded."""
     matter.reset()
     for index, src in enumerate(frames):
         if index == WARMUP_FRAMES:
             started = time.perf_counter()
         matter.matte(src)
+    return (len(frames) - WARMUP_FRAMES) / (time.perf_counter() - started)
+
+
+def overlapped_engine_fps(matter: Matter, frames: list[DecodedFrame]) -> float:
+    """The default engine's steps overlapped on threads as the pipeline runs them, no writers.
+
+    Frames are decoded beforehand (only their conversion to float runs, on the feeding thread);
+    the clock starts when the warm-up frames are through the last step.
+    """
+    matter.reset()
+    started = 0.0
+
+    def on_done(done: int) -> None:
+        nonlocal started
+        if done == WARMUP_FRAMES:
+            started = time.perf_counter()
+
+    run_stages(iter(frames), infer_steps(matter), [], batch_frames=preferred_batch_frames("cpu"), on_batch_done=on_done)
     return (len(frames) - WARMUP_FRAMES) / (time.perf_counter() - started)
 
 
@@ -126,48 +156,68 @@ def main() -> None:
                         help="shared data folder (default: $RVM_RENDER_SHARED)")  # fmt: skip
     parser.add_argument("--frames", type=int, default=40, help="frames for the model-only runs (default 40)")
     parser.add_argument("--repeats", type=int, default=3, help="model-only repeats, interleaved (median kept)")
+    parser.add_argument("--e2e-repeats", type=int, default=3, help="end-to-end runs (median kept)")
     args = parser.parse_args()
     if args.shared is None:
         parser.error("pass --shared DIR or set RVM_RENDER_SHARED")
     shared: Path = args.shared
 
-    frames = decoded_frames(shared / CLIP, args.frames + WARMUP_FRAMES)
+    decoded = decoded_frames(shared / CLIP, args.frames + WARMUP_FRAMES)
+    frames = [as_tensor(frame) for frame in decoded]
     loaded = read_weights(shared / WEIGHTS)
     reference = network_for_weights(loaded).eval()
-    matter = open_matter(shared / WEIGHTS, EngineOptions(device="cpu", downsample_ratio=RATIO))
-    matter.matte(frames[0])  # first use may export and cache the ONNX graph
+    options = {threads: EngineOptions(device="cpu", downsample_ratio=RATIO, step_threads=threads) for threads in ("auto", 2)}
+    matters = {threads: open_matter(shared / WEIGHTS, option) for threads, option in options.items()}
+    for matter in matters.values():
+        matter.matte(frames[0])  # first use may export and cache the ONNX graphs
 
-    ref_runs, engine_runs = [], []
-    for _ in range(args.repeats):  # interleaved, so machine load hits both alike
+    ref_runs: list[float] = []
+    engine_runs: dict[tuple[object, str], list[float]] = {}
+    for _ in range(args.repeats):  # interleaved, so machine load hits all alike
         ref_runs.append(reference_fps(reference, frames))
-        engine_runs.append(engine_fps(matter, frames))
-    ref_fps, model_fps = statistics.median(ref_runs), statistics.median(engine_runs)
+        for threads, matter in matters.items():
+            engine_runs.setdefault((threads, "in turn"), []).append(engine_fps(matter, frames))
+            engine_runs.setdefault((threads, "overlapped"), []).append(overlapped_engine_fps(matter, decoded))
+    ref_fps = statistics.median(ref_runs)
+    engine_medians = {key: statistics.median(runs) for key, runs in engine_runs.items()}
+    model_fps = max(engine_medians.values())
+    matter = matters["auto"]
 
-    e2e_fps, e2e_peak = end_to_end(shared, None)
+    e2e_runs = [end_to_end(shared, None) for _ in range(args.e2e_repeats)]
+    e2e_fps = statistics.median(fps for fps, _ in e2e_runs)
+    e2e_peak = max(peak for _, peak in e2e_runs)
     _, short_peak = end_to_end(shared, FLAT_FRAMES)
 
     total = clip_frames(shared / CLIP)
+    e2e_list = ", ".join(f"{fps:.2f}" for fps, _ in e2e_runs)
     print(f"05_default_juggle.mp4, 1280x720, ratio {RATIO}, torch threads {torch.get_num_threads()}, "
-          f"engine backend {matter.backend}")  # fmt: skip
-    print(f"{'measure':48s} {'value':>10s}")
+          f"engine backend {matter.backend}, {len(matter.steps())} engine steps, "
+          f"auto threads/step {auto_step_threads()}")  # fmt: skip
+    print(f"{'measure':56s} {'value':>10s}")
     rows = [
         (f"(a) reference model-only fps (eager, {args.frames} frames)", f"{ref_fps:10.2f}"),
-        (f"(b) engine model-only fps ({matter.backend}, {args.frames} frames)", f"{model_fps:10.2f}"),
+        *(
+            (f"(b) engine model-only fps, steps {how}, {threads} threads/step", f"{fps:10.2f}")
+            for (threads, how), fps in engine_medians.items()
+        ),
         (f"(c) end-to-end fps, prores4444+alpha, {total} frames", f"{e2e_fps:10.2f}"),
         (f"(c) peak RSS, {total} frames (GiB)", f"{e2e_peak / GIB:10.2f}"),
         (f"(d) peak RSS, first {FLAT_FRAMES} frames (GiB)", f"{short_peak / GIB:10.2f}"),
     ]
     for name, value in rows:
-        print(f"{name:48s} {value}")
+        print(f"{name:56s} {value}")
+    print(f"(c) runs: {e2e_list} fps (median kept); model-only: median of {args.repeats}")
     print()
-    print(f"end-to-end / issue baseline {ISSUE_E2E_FPS} fps      {e2e_fps / ISSUE_E2E_FPS:6.2f}x  (target >= 2)")
-    print(f"end-to-end / own model-only                {e2e_fps / model_fps:6.2f}x  (target >= 0.8)")
-    print(f"engine / reference model-only (this run)   {model_fps / ref_fps:6.2f}x")
-    print(f"engine model-only / issue {ISSUE_MODEL_FPS} fps          {model_fps / ISSUE_MODEL_FPS:6.2f}x")
-    print(f"peak RSS / issue {ISSUE_PEAK_RSS_GIB} GiB                  {e2e_peak / GIB / ISSUE_PEAK_RSS_GIB:6.2f}x")
-    print(f"peak RSS whole clip / first {FLAT_FRAMES} frames       {e2e_peak / max(short_peak, 1):6.2f}x  (flat ~ 1)")
-    print(f"(model-only runs: median of {args.repeats}; baselines {ISSUE_E2E_FPS} fps / {ISSUE_MODEL_FPS} fps / "
-          f"{ISSUE_PEAK_RSS_GIB} GiB are quoted from issue 2, not measured here)")  # fmt: skip
+    print(f"end-to-end / issue baseline {ISSUE_E2E_FPS} fps        {e2e_fps / ISSUE_E2E_FPS:6.2f}x  (target >= 2)")
+    print(f"end-to-end / own model-only (best of b)   {e2e_fps / model_fps:6.2f}x  (target >= 0.8)")
+    print(f"own model-only / reference model-only        {model_fps / ref_fps:6.2f}x")
+    print(f"own model-only / issue {ISSUE_MODEL_FPS} fps              {model_fps / ISSUE_MODEL_FPS:6.2f}x")
+    print(f"reference model-only / issue {ISSUE_MODEL_FPS} fps        {ref_fps / ISSUE_MODEL_FPS:6.2f}x  "
+          "(this machine now vs the issue's)")  # fmt: skip
+    print(f"peak RSS / issue {ISSUE_PEAK_RSS_GIB} GiB                    {e2e_peak / GIB / ISSUE_PEAK_RSS_GIB:6.2f}x")
+    print(f"peak RSS whole clip / first {FLAT_FRAMES} frames         {e2e_peak / max(short_peak, 1):6.2f}x  (flat ~ 1)")
+    print(f"(baselines {ISSUE_E2E_FPS} fps / {ISSUE_MODEL_FPS} fps / {ISSUE_PEAK_RSS_GIB} GiB are quoted from issue 2, "
+          "not measured here)")  # fmt: skip
 
 
 if __name__ == "__main__":

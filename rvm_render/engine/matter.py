@@ -12,8 +12,14 @@ measured fastest on CPU; on CPU frames are fed one at a time (faster there than 
 clips), on CUDA the ``T`` frames go in one call.
 
 Backend: ``backend="auto"`` runs the network with ONNX Runtime on the CPU when it is installed
-(several times faster there than eager PyTorch, see ``bench/matte_speed.py``;
+(faster there than eager PyTorch, see ``bench/matte_speed.py``;
 :mod:`~rvm_render.engine.onnx_backend`) and with PyTorch otherwise and on CUDA.
+
+Steps (:meth:`Matter.steps`): on the ONNX Runtime backend the engine is three steps, the
+stateless encoder, the recurrent decoder and the refiner, which the pipeline runs on threads
+of their own so that frame ``t + 1`` is encoded while frame ``t`` is decoded and ``t - 1``
+refined; each step gets :func:`auto_step_threads` threads. ``matte()`` runs the same steps one
+after another.
 
 Downsample ratio ``"auto"`` (:func:`auto_downsample_ratio`): the network sees the frame with
 its long side at most 512 px, the ratio snapped down to a multiple of 1/32 (this reproduces the
@@ -52,6 +58,7 @@ __all__ = [
     "Backend",
     "Precision",
     "auto_downsample_ratio",
+    "auto_step_threads",
     "resolve_device",
     "preferred_batch_frames",
     "resolve_precision",
@@ -69,10 +76,8 @@ BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 AUTO_LONG_SIDE_MAX = 512
 AUTO_LONG_SIDE_MIN = 256
 AUTO_RATIO_STEP = 1 / 32
-#: ONNX Runtime intra-op threads per step. The pipeline overlaps the steps across the cores, so
-#: each runs single-threaded: on 2 cores, 2 threads per session cost about 15 ms more CPU per
-#: 1280x720 frame (thread hand-offs) for no gain in speed (``bench/matte_speed.py``).
-ORT_THREADS_PER_STEP = 1
+#: Engine steps that run at the same time in a pipeline (ONNX Runtime backend).
+CONCURRENT_STEPS = 3
 
 
 def auto_downsample_ratio(height: int, width: int) -> float:
@@ -100,12 +105,15 @@ class EngineOptions:
         downsample_ratio: ``"auto"`` (:func:`auto_downsample_ratio`) or a ratio in (0, 1].
         backend: ``"auto"`` (ONNX Runtime on CPU when installed, else PyTorch), ``"torch"`` or
             ``"onnxruntime"`` (CPU, fp32 only).
+        step_threads: ONNX Runtime intra-op threads for each engine step; ``"auto"`` shares the
+            cores between the three steps the pipeline overlaps (:func:`auto_step_threads`).
     """
 
     device: str = "auto"
     precision: Precision = "auto"
     downsample_ratio: float | Literal["auto"] = "auto"
     backend: Backend = "auto"
+    step_threads: int | Literal["auto"] = "auto"
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -117,6 +125,8 @@ class EngineOptions:
                 torch.device(self.device)
             except (RuntimeError, TypeError) as err:
                 raise ConfigError(f"device: unknown {self.device!r} (expected auto, cpu, cuda or cuda:N)") from err
+        if self.step_threads != "auto" and not (isinstance(self.step_threads, int) and self.step_threads >= 1):
+            raise ConfigError(f"step_threads: {self.step_threads!r} is not 'auto' or a positive thread count")
         ratio = self.downsample_ratio
         if ratio != "auto" and not (isinstance(ratio, (int, float)) and 0 < ratio <= 1):
             raise ConfigError(f"downsample_ratio: {ratio!r} is not 'auto' or a number in (0, 1]")
@@ -146,6 +156,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} asked for, but CUDA is not available; use --device cpu or auto")
     return resolved
+
+
+def auto_step_threads() -> int:
+    """Threads per engine step: torch's thread count shared by the steps a pipeline overlaps, at least 1.
+
+    On 2 cores that is 1: there, 2 threads per step cost about 15 ms more CPU per 1280x720 frame
+    (thread hand-offs) and ran no faster end to end; the slowest step (the recurrent decoder)
+    then bounds the speed, so machines with more cores give it more threads.
+    """
+    return max(1, torch.get_num_threads() // CONCURRENT_STEPS)
 
 
 def preferred_batch_frames(device: str = "auto") -> int:
@@ -227,6 +247,8 @@ class Matter:
         self._frames_per_call: int | None = 1 if self.device.type == "cpu" else None
         self._state = RecurrentState.initial()
         self._frame_size: tuple[int, int] | None = None
+        step_threads = self.options.step_threads
+        self._step_threads = auto_step_threads() if step_threads == "auto" else step_threads
         self._features_session: FeaturesSession | None = None
         self._recurrent_session: RecurrentSession | None = None
 
@@ -335,7 +357,7 @@ class Matter:
             session = self._features_session
             if session is None or (session.height, session.width) != tuple(src_sm.shape[-2:]):
                 session = self._features_session = FeaturesSession(
-                    self.model, *src_sm.shape[-2:], threads=ORT_THREADS_PER_STEP
+                    self.model, *src_sm.shape[-2:], threads=self._step_threads
                 )
             features = [session.run(src_sm[t : t + 1]) for t in range(src.shape[0])]
         return _Features(src, src_sm, features)
@@ -346,7 +368,7 @@ class Matter:
         session = self._recurrent_session
         if session is None or (session.height, session.width) != tuple(batch.src_sm.shape[-2:]):
             session = self._recurrent_session = RecurrentSession(
-                self.model, *batch.src_sm.shape[-2:], threads=ORT_THREADS_PER_STEP
+                self.model, *batch.src_sm.shape[-2:], threads=self._step_threads
             )
         decoded = []
         for t, features in enumerate(batch.features):

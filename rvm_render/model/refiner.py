@@ -62,7 +62,7 @@ class FastGuidedFilter(nn.Module):
 
     def forward(self, lr_x: Tensor, lr_y: Tensor, hr_x: Tensor) -> Tensor:
         a, b = self.coefficients(lr_x, lr_y, hr_x.shape[2:])
-        return (a * hr_x).add_(b)
+        return torch.addcmul(b, a, hr_x)
 
     def coefficients(self, lr_x: Tensor, lr_y: Tensor, size: torch.Size) -> tuple[Tensor, Tensor]:
         """``A`` and ``b`` fitted at low resolution, upsampled to ``size``: ``out = A * hr_x + b``."""
@@ -97,8 +97,8 @@ class FastGuidedFilterRefiner(nn.Module):
         a, b = self.guided_filter.coefficients(
             _with_gray(base_src), torch.cat([base_fgr, base_pha], dim=1), fine_src.shape[2:]
         )
-        fgr = (a[:, :3] * fine_src).add_(b[:, :3])
-        pha = (a[:, 3:] * fine_src.mean(1, keepdim=True)).add_(b[:, 3:])
+        fgr = torch.addcmul(b[:, :3], a[:, :3], fine_src)
+        pha = torch.addcmul(b[:, 3:], a[:, 3:], fine_src.mean(1, keepdim=True))
         return fgr, pha
 
     def forward(

@@ -39,6 +39,7 @@ __all__ = [
     "close_writers",
     "clip_stem",
     "frame_range",
+    "infer_steps",
 ]
 
 DEFAULT_FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR)
@@ -118,7 +119,7 @@ def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
     return first, last
 
 
-def _infer_steps(matter: Matter) -> list[Callable[[Any], Any]]:
+def infer_steps(matter: Matter) -> list[Callable[[Any], Any]]:
     """The matter's steps, the last one returning ``(fgr, pha)`` as the stages take them."""
     *leading, last = matter.steps()
 
@@ -202,7 +203,7 @@ def render_frames(
     with open_reader(info, first_frame=first_frame, last_frame=last_frame) as frames:
         written = run_stages(
             frames,
-            _infer_steps(matter),
+            infer_steps(matter),
             writers,
             batch_frames=settings.batch_frames,
             queue_batches=settings.queue_batches,

@@ -109,3 +109,12 @@ def test_decoder_upsamples_read_identity_convolutions(model: MattingNetwork) -> 
     for resize in resizes:
         identity = producers[resize.input[0]]
         assert identity.op_type == "Conv" and (weights[identity.input[1]] == 1).all() and len(identity.input) == 2
+
+
+def test_step_threads(model: MattingNetwork) -> None:
+    src = torch.rand(2, 3, 48, 64)
+    options = EngineOptions(device="cpu", downsample_ratio=0.5, backend="onnxruntime", step_threads=2)
+    two = Matter(model, options).matte(src)
+    torch.testing.assert_close(two.pha, _matter(model, "onnxruntime").matte(src).pha, atol=1e-5, rtol=0)
+    with pytest.raises(ConfigError, match="^step_threads: 0 is not"):
+        EngineOptions(step_threads=0)
