@@ -14,6 +14,7 @@ Measures, on this machine and in this run:
   (c) end-to-end fps and peak RSS of ``rvm-render matte --formats prores4444,alpha`` over the
       whole clip, process start to exit (a subprocess, its process tree polled with psutil);
       median of --e2e-repeats runs;
+The bench process keeps freed memory mapped as ``rvm-render`` does (``keep_freed_memory``).
   (d) peak RSS of the same command on the first 60 frames, to show memory stays flat.
 The official-RVM baseline figures (4.5 fps end to end, 5.7 fps model only, 1.1 GiB) are quoted
 from issue 2, not measured here. The shared data folder comes from --shared or
@@ -35,6 +36,7 @@ import av
 import psutil
 import torch
 
+from rvm_render.cli.main import keep_freed_memory
 from rvm_render.engine import EngineOptions, Matter, auto_step_threads, open_matter, preferred_batch_frames
 from rvm_render.engine.weights import network_for_weights, read_weights
 from rvm_render.media.reader import DecodedFrame
@@ -161,6 +163,7 @@ def main() -> None:
     if args.shared is None:
         parser.error("pass --shared DIR or set RVM_RENDER_SHARED")
     shared: Path = args.shared
+    keep_freed_memory()  # as rvm-render does, so model-only and end-to-end allocate alike
 
     decoded = decoded_frames(shared / CLIP, args.frames + WARMUP_FRAMES)
     frames = [as_tensor(frame) for frame in decoded]

@@ -7,6 +7,7 @@ Parses argv, sets up logging, dispatches to one module per subcommand, and turns
 from __future__ import annotations
 
 import argparse
+import ctypes
 import logging
 import sys
 from collections.abc import Sequence
@@ -45,8 +46,32 @@ def _configure_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+# glibc mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+
+
+def keep_freed_memory() -> None:
+    """Let glibc reuse freed frame buffers instead of returning them to the kernel.
+
+    Every frame allocates and frees tens of MiB of tensors and arrays (3.5-11 MiB each). By
+    default glibc serves such blocks with mmap, or trims them off the heap once freed, so each
+    frame page-faults them in again. Serving them from the heap and never trimming it keeps them
+    mapped: on the 720p sample system time fell from 10-12 to 4-5 ms per frame and end-to-end
+    speed rose 3-5 % (three interleaved runs each), with the same peak memory; the Y'CbCr
+    conversion of one frame alone went from 12-16 to 4-5 ms. No-op where the C library is not
+    glibc.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+    libc.mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rvm-render`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    keep_freed_memory()
     try:
         args = build_parser().parse_args(argv)
         _configure_logging(args.verbose, args.quiet)
