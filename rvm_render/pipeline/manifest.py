@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class Manifest:
     def to_json(self) -> dict[str, Any]:
         rate = self.info.rate
         document: dict[str, Any] = {
-            "input": str(self.info.path.absolute()),
+            "input": os.path.abspath(self.info.path),
             "frames": self.last_frame - self.first_frame + 1,
             "first_frame": self.first_frame,
             "last_frame": self.last_frame,
@@ -48,7 +49,7 @@ class Manifest:
             "outputs": [
                 {
                     "format": str(output.format.value),
-                    "path": str(Path(output.path).absolute()),
+                    "path": os.path.abspath(output.path),
                     "first_frame": output.first_frame,
                     "last_frame": output.last_frame,
                 }
