@@ -173,12 +173,19 @@ def preferred_batch_frames(device: str = "auto") -> int:
 
     On the CPU every frame goes through the network alone anyway; single-frame batches let the
     pipeline overlap the engine's steps more finely and hold a third of the frames in memory
-    (``bench/matte_speed.py``). On CUDA a ``[1, T]`` call keeps the GPU busier.
+    (``bench/matte_speed.py``). On CUDA a ``[1, T]`` call keeps the GPU busier. A named CUDA
+    device need not be present (a farm job may be prepared on a CPU-only host).
 
     Raises:
-        ConfigError: as :func:`resolve_device`.
+        ConfigError: ``device`` is not a device name.
     """
-    return 1 if resolve_device(device).type == "cpu" else 4
+    if device == "auto":
+        return preferred_batch_frames(resolve_device().type)
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as err:
+        raise ConfigError(f"device: unknown {device!r} (expected auto, cpu, cuda or cuda:N)") from err
+    return 1 if kind == "cpu" else 4
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rvm_render.engine.matter import EngineOptions, Matter, auto_downsample_ratio
+from rvm_render.engine.matter import EngineOptions, Matter, auto_downsample_ratio, preferred_batch_frames
 from rvm_render.engine.state import RecurrentState
 from rvm_render.errors import ConfigError
 from rvm_render.model import MattingNetwork
@@ -42,6 +42,7 @@ def test_auto_ratio_follows_the_official_recommendations() -> None:
         ({"precision": "fp8"}, "precision"),
         ({"device": "gpu0"}, "device"),
         ({"downsample_ratio": 1.5}, "downsample_ratio"),
+        ({"step_threads": 0}, "step_threads"),
     ],
 )
 def test_options_name_the_bad_field(kwargs: dict, field: str) -> None:
@@ -96,3 +97,11 @@ def test_frame_size_change_starts_a_new_state(model: MattingNetwork) -> None:
 def test_bad_input_shape(model: MattingNetwork) -> None:
     with pytest.raises(ValueError, match=r"\[T, 3, H, W\]"):
         Matter(model, EngineOptions(device="cpu")).matte(torch.rand(3, 32, 32))
+
+
+def test_preferred_batch_frames() -> None:
+    assert preferred_batch_frames("cpu") == 1
+    assert preferred_batch_frames("cuda:1") == 4  # named for a farm job; need not be present here
+    assert preferred_batch_frames("auto") == (4 if torch.cuda.is_available() else 1)
+    with pytest.raises(ConfigError, match="^device: unknown 'gpu0'"):
+        preferred_batch_frames("gpu0")
