@@ -114,7 +114,7 @@ def _segment_outputs(work: WorkDir, record: CompletedSegment, fmt: OutputFormat)
             return dict(output)
     raise JobError(
         f"segment {record.index} of '{work.path}' recorded no {fmt.value} output; "
-        f"delete '{work.path / f'segment-{record.index}.done.json'}' and render it again"
+        f"delete '{work.done_path(record.index)}' and render it again"
     )
 
 
@@ -136,7 +136,7 @@ def _assembled_sequence(
             if not source.is_file():
                 raise MediaError(
                     f"frame file '{source}' of segment {record.index} is missing; delete "
-                    f"'{work.path / f'segment-{record.index}.done.json'}' and render the segment again"
+                    f"'{work.done_path(record.index)}' and render the segment again"
                 )
             files[number] = source
     link_sequence_into_place(files, final, overwrite=overwrite)

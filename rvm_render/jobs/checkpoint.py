@@ -436,7 +436,8 @@ class WorkDir:
             if found != wanted:
                 raise _mismatch(self.path, f"input {field.name}", found, wanted)
 
-    def _done_path(self, index: int) -> Path:
+    def done_path(self, index: int) -> Path:
+        """``segment-K.done.json``: present exactly when segment ``index`` is finished."""
         return self.path / f"segment-{index}.done.json"
 
     def state_path(self, index: int) -> Path:
@@ -451,18 +452,18 @@ class WorkDir:
         """
         segment = self.plan.segment(index)
         try:
-            document = json.loads(self._done_path(index).read_bytes())
+            document = json.loads(self.done_path(index).read_bytes())
             record = CompletedSegment(**document)
         except FileNotFoundError:
             return None
         except (OSError, ValueError, TypeError) as err:
-            log.warning("ignoring unreadable %s: %s", self._done_path(index), err)
+            log.warning("ignoring unreadable %s: %s", self.done_path(index), err)
             return None
         if (record.index, record.first_frame, record.last_frame) != (
             segment.index, segment.first_frame, segment.last_frame
         ):
             log.warning("ignoring %s: frames %d..%d do not match the plan's %d..%d",
-                        self._done_path(index), record.first_frame, record.last_frame,
+                        self.done_path(index), record.first_frame, record.last_frame,
                         segment.first_frame, segment.last_frame)
             return None
         return record
@@ -525,7 +526,7 @@ class WorkDir:
             outputs=outputs,
             finished_at=time.time(),
         )
-        _write_atomic(self._done_path(index), _json_bytes(dataclasses.asdict(record)))
+        _write_atomic(self.done_path(index), _json_bytes(dataclasses.asdict(record)))
         log.info("segment %d (frames %d..%d) done", index, segment.first_frame, segment.last_frame)
         return record
 
@@ -550,10 +551,10 @@ class WorkDir:
             data = state_path.read_bytes()
         except OSError as err:
             raise JobError(f"cannot read state '{state_path}': {err.strerror}; delete "
-                           f"'{self._done_path(previous)}' to render segment {previous} again") from err
+                           f"'{self.done_path(previous)}' to render segment {previous} again") from err
         if hashlib.sha256(data).hexdigest() != record.state_sha256:
             raise JobError(f"state '{state_path}' is corrupt (sha256 differs from its done record); "
-                           f"delete '{self._done_path(previous)}' to render segment {previous} again")
+                           f"delete '{self.done_path(previous)}' to render segment {previous} again")
         return data
 
     def outputs(self) -> list[Any]:
