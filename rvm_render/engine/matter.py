@@ -34,7 +34,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -69,6 +69,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_SessionT = TypeVar("_SessionT", FeaturesSession, RecurrentSession)
 Precision = Literal["auto", "fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
 Backend = Literal["auto", "torch", "onnxruntime"]
@@ -361,28 +362,27 @@ class Matter:
         src = src.to(torch.float32)
         with torch.inference_mode():
             src_sm = downsampled(src, ratio).contiguous() if ratio != 1 else src
-            session = self._features_session
-            if session is None or (session.height, session.width) != tuple(src_sm.shape[-2:]):
-                session = self._features_session = FeaturesSession(
-                    self.model, *src_sm.shape[-2:], threads=self._step_threads
-                )
+            session = self._features_session = self._sized(self._features_session, FeaturesSession, src_sm)
             features = [session.run(src_sm[t : t + 1]) for t in range(src.shape[0])]
         return _Features(src, src_sm, features)
 
     def _recurrent_step(self, batch: _Features) -> _Decoded:
         """Run the recurrent decoder frame by frame, carrying the state (ONNX Runtime)."""
         rec = self._state_for_size(*batch.src.shape[-2:])
-        session = self._recurrent_session
-        if session is None or (session.height, session.width) != tuple(batch.src_sm.shape[-2:]):
-            session = self._recurrent_session = RecurrentSession(
-                self.model, *batch.src_sm.shape[-2:], threads=self._step_threads
-            )
+        session = self._recurrent_session = self._sized(self._recurrent_session, RecurrentSession, batch.src_sm)
         decoded = []
         for t, features in enumerate(batch.features):
             fgr_residual, pha, hid, rec = session.run(batch.src_sm[t : t + 1], features, rec)  # type: ignore[assignment]
             decoded.append((fgr_residual, pha, hid))
         self._state = RecurrentState.from_list(rec)
         return _Decoded(batch.src, batch.src_sm, decoded)
+
+    def _sized(self, session: _SessionT | None, kind: type[_SessionT], src_sm: Tensor) -> _SessionT:
+        """``session`` if it was made for ``src_sm``'s size, else a new ``kind`` session for it."""
+        height, width = src_sm.shape[-2:]
+        if session is None or (session.height, session.width) != (height, width):
+            session = kind(self.model, height, width, threads=self._step_threads)
+        return session
 
     def _refine_step(self, batch: _Decoded) -> MatteBatch:
         """Bring each frame's low-resolution result to full size with the refiner (PyTorch)."""

@@ -298,7 +298,9 @@ class _Session(ABC):
         options.inter_op_num_threads = 1
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        self._output_shapes = [tuple(int(d) for d in o.shape) for o in self._session.get_outputs()]
+        outputs = self._session.get_outputs()
+        self._output_names = [o.name for o in outputs]
+        self._output_shapes = [tuple(int(d) for d in o.shape) for o in outputs]
 
     @abstractmethod
     def _export(self, model: nn.Module, path: Path) -> None:
@@ -309,8 +311,8 @@ class _Session(ABC):
         for name, tensor in inputs.items():
             binding.bind_cpu_input(name, np.ascontiguousarray(tensor.numpy(), dtype=np.float32))
         outputs = [torch.empty(shape) for shape in self._output_shapes]
-        for info, tensor in zip(self._session.get_outputs(), outputs):
-            binding.bind_output(info.name, "cpu", 0, np.float32, list(tensor.shape), tensor.data_ptr())
+        for name, tensor in zip(self._output_names, outputs):
+            binding.bind_output(name, "cpu", 0, np.float32, list(tensor.shape), tensor.data_ptr())
         self._session.run_with_iobinding(binding)
         return outputs
 
@@ -346,10 +348,6 @@ class RecurrentSession(_Session):
 
     part = "recurrent"
 
-    def __init__(self, model: nn.Module, height: int, width: int, *, threads: int) -> None:
-        super().__init__(model, height, width, threads=threads)
-        self._state_shapes = self._output_shapes[3:]
-
     def _export(self, model: nn.Module, path: Path) -> None:
         src_sm = torch.rand(1, 3, self.height, self.width)
         features = model.features(src_sm)
@@ -373,7 +371,8 @@ class RecurrentSession(_Session):
         Shape:
             src_sm: ``[1, 3, h, w]``; as :meth:`MattingNetwork.recurrent`.
         """
-        state = [torch.zeros(shape) if r is None else r for r, shape in zip(rec, self._state_shapes)]
+        state_shapes = self._output_shapes[-len(_STATE_IN) :]  # r1o..r4o, the last outputs
+        state = [torch.zeros(shape) if r is None else r for r, shape in zip(rec, state_shapes)]
         inputs = dict(zip(["src_sm", *_FEATURES, *_STATE_IN], [src_sm, *features, *state]))
         fgr_residual, pha, hid, *next_state = self._run(inputs)
         return fgr_residual, pha, hid, next_state
