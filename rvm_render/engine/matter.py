@@ -6,10 +6,12 @@ equal one long frame-by-frame run (RVM, Lin et al., WACV 2022). Memory stays fla
 gradients (``torch.inference_mode``), and only the last state is kept.
 
 Device and precision: ``device="auto"`` picks CUDA when available, else CPU; ``precision="auto"``
-is fp16 on CUDA and fp32 on CPU. The model runs with every BatchNorm folded into its conv
-(:func:`~rvm_render.engine.fusion.fused_for_inference`) and in channels-last layout, which
-measured fastest on CPU; on CPU frames are fed one at a time (faster there than ``[1, T]``
-clips), on CUDA the ``T`` frames go in one call.
+is fp16 on CUDA and fp32 on CPU. In fp16 the network runs in half precision while the frames
+stay float32 and the refiner fits its guided filter in float32 (see
+:mod:`rvm_render.model.refiner`): half-precision statistics broke real mattes. The model runs
+with every BatchNorm folded into its conv (:func:`~rvm_render.engine.fusion.fused_for_inference`)
+and in channels-last layout, which measured fastest on CPU; on CPU frames are fed one at a time
+(faster there than ``[1, T]`` clips), on CUDA the ``T`` frames go in one call.
 
 Backend: ``backend="auto"`` runs the network with ONNX Runtime on the CPU when it is installed
 (faster there than eager PyTorch, see ``bench/matte_speed.py``;
@@ -336,7 +338,8 @@ class Matter:
         fgrs: list[Tensor] = []
         phas: list[Tensor] = []
         with torch.inference_mode():
-            frames = src.to(device=self.device, dtype=self._dtype, non_blocking=True)
+            # float32 frames: a half network rounds only its own input, the refiner guides by these
+            frames = src.to(device=self.device, dtype=torch.float32, non_blocking=True)
             for start in range(0, frames.shape[0], step):
                 chunk = frames[start : start + step]
                 if chunk.shape[0] == 1:

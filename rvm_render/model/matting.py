@@ -100,7 +100,9 @@ class MattingNetwork(nn.Module):
             segmentation_pass: Return the segmentation logits instead of fgr/pha.
 
         Returns:
-            ``[fgr, pha, r1, r2, r3, r4]`` (or ``[seg, r1, r2, r3, r4]``).
+            ``[fgr, pha, r1, r2, r3, r4]`` (or ``[seg, r1, r2, r3, r4]``). ``fgr`` and ``pha``
+            have ``src``'s dtype: a half-precision network may be given float32 frames, which
+            then only its input is rounded to half, and the refiner guides by the exact frames.
 
         Shape:
             src: ``[B, 3, H, W]`` or ``[B, T, 3, H, W]`` RGB 0..1.
@@ -109,11 +111,12 @@ class MattingNetwork(nn.Module):
             downsampled size.
         """
         src_sm = downsampled(src, downsample_ratio) if downsample_ratio != 1 else src
-        features = self.features(src_sm)
+        network_src = src_sm.to(self.project_mat.conv.weight.dtype)
+        features = self.features(network_src)
         if segmentation_pass:
-            hid, r1, r2, r3, r4 = self.decoder(src_sm, *features, r1, r2, r3, r4)
+            hid, r1, r2, r3, r4 = self.decoder(network_src, *features, r1, r2, r3, r4)
             return [self.project_seg(hid), r1, r2, r3, r4]
-        fgr_residual, pha, hid, r1, r2, r3, r4 = self.recurrent(src_sm, *features, r1, r2, r3, r4)
+        fgr_residual, pha, hid, r1, r2, r3, r4 = self.recurrent(network_src, *features, r1, r2, r3, r4)
         fgr, pha = self.full_res(src, src_sm, fgr_residual, pha, hid)
         return [fgr, pha, r1, r2, r3, r4]
 
@@ -142,8 +145,8 @@ class MattingNetwork(nn.Module):
     def full_res(
         self, src: Tensor, src_sm: Tensor, fgr_residual: Tensor, pha: Tensor, hid: Tensor
     ) -> tuple[Tensor, Tensor]:
-        """Refine :meth:`recurrent` outputs to the size of ``src`` (when downsampled); clamped ``fgr, pha``."""
+        """:meth:`recurrent` outputs refined to ``src``'s size: clamped ``fgr, pha`` in ``src``'s dtype."""
         if src_sm.shape[-2:] != src.shape[-2:]:
             fgr_residual, pha = self.refiner(src, src_sm, fgr_residual, pha, hid)
-        fgr = (fgr_residual + src).clamp_(0.0, 1.0)
-        return fgr, pha.clamp(0.0, 1.0)
+        fgr = (fgr_residual.to(src.dtype) + src).clamp_(0.0, 1.0)
+        return fgr, pha.to(src.dtype).clamp(0.0, 1.0)

@@ -11,6 +11,13 @@ Both follow the official ``model/fast_guided_filter.py`` / ``model/deep_guided_f
 
 ``A`` and ``b`` are upsampled bilinearly (``align_corners=False``) and applied to the
 full-resolution guide: ``out = A * fine + b``.
+
+Precision: the filter statistics (box means, covariance, variance), ``A``, ``b`` and their
+application run in float32 whatever the network's dtype, and the result is returned in the
+input's dtype. ``var = E[x^2] - E[x]^2`` with ``eps = 1e-5`` cancels catastrophically in half
+precision (flat regions have variances far below fp16's resolution near 1): refined in fp16,
+mattes of real frames had pixels off by up to 1.0. Only the Deep Guided Filter's learned 1x1
+convolutions run in the network's dtype.
 """
 
 from __future__ import annotations
@@ -62,10 +69,11 @@ class FastGuidedFilter(nn.Module):
 
     def forward(self, lr_x: Tensor, lr_y: Tensor, hr_x: Tensor) -> Tensor:
         a, b = self.coefficients(lr_x, lr_y, hr_x.shape[2:])
-        return torch.addcmul(b, a, hr_x)
+        return torch.addcmul(b, a, hr_x.float()).to(hr_x.dtype)
 
     def coefficients(self, lr_x: Tensor, lr_y: Tensor, size: torch.Size) -> tuple[Tensor, Tensor]:
-        """``A`` and ``b`` fitted at low resolution, upsampled to ``size``: ``out = A * hr_x + b``."""
+        """``A`` and ``b`` (float32) fitted at low resolution, upsampled to ``size``: ``out = A * hr_x + b``."""
+        lr_x, lr_y = lr_x.float(), lr_y.float()
         mean_x = self.boxfilter(lr_x)
         mean_y = self.boxfilter(lr_y)
         cov_xy = self.boxfilter(lr_x * lr_y) - mean_x * mean_y
@@ -95,11 +103,12 @@ class FastGuidedFilterRefiner(nn.Module):
         # Each output channel is guided by its own guide channel, so fgr uses the RGB guide and
         # pha the gray one directly: the 4-channel full-resolution guide is never built.
         a, b = self.guided_filter.coefficients(
-            _with_gray(base_src), torch.cat([base_fgr, base_pha], dim=1), fine_src.shape[2:]
+            _with_gray(base_src.float()), torch.cat([base_fgr, base_pha], dim=1), fine_src.shape[2:]
         )
-        fgr = torch.addcmul(b[:, :3], a[:, :3], fine_src)
-        pha = torch.addcmul(b[:, 3:], a[:, 3:], fine_src.mean(1, keepdim=True))
-        return fgr, pha
+        fine = fine_src.float()  # no copy in float32
+        fgr = torch.addcmul(b[:, :3], a[:, :3], fine)
+        pha = torch.addcmul(b[:, 3:], a[:, 3:], fine.mean(1, keepdim=True))
+        return fgr.to(fine_src.dtype), pha.to(fine_src.dtype)
 
     def forward(
         self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor, base_hid: Tensor
@@ -137,20 +146,26 @@ class DeepGuidedFilterRefiner(nn.Module):
     def forward_single_frame(
         self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor, base_hid: Tensor
     ) -> tuple[Tensor, Tensor]:
-        fine_x = _with_gray(fine_src)
-        base_x = _with_gray(base_src)
-        base_y = torch.cat([base_fgr, base_pha], dim=1)
-        mean_x = self.box_filter(base_x)
-        mean_y = self.box_filter(base_y)
-        cov_xy = self.box_filter(base_x * base_y) - mean_x * mean_y
-        var_x = self.box_filter(base_x * base_x) - mean_x * mean_x
-        a = self.conv(torch.cat([cov_xy, var_x, base_hid], dim=1))
+        fine_x = _with_gray(fine_src.float())
+        base_x = _with_gray(base_src.float())
+        base_y = torch.cat([base_fgr, base_pha], dim=1).float()
+        mean_x = self._box(base_x)
+        mean_y = self._box(base_y)
+        cov_xy = self._box(base_x * base_y) - mean_x * mean_y
+        var_x = self._box(base_x * base_x) - mean_x * mean_x
+        learned = self.conv[0].weight.dtype
+        a = self.conv(torch.cat([cov_xy, var_x, base_hid.float()], dim=1).to(learned)).float()
         b = mean_y - a * mean_x
         size = fine_src.shape[2:]
         a = F.interpolate(a, size, mode="bilinear", align_corners=False)
         b = F.interpolate(b, size, mode="bilinear", align_corners=False)
-        fgr, pha = (a * fine_x + b).split([3, 1], dim=1)
+        fgr, pha = (a * fine_x + b).to(fine_src.dtype).split([3, 1], dim=1)
         return fgr, pha
+
+    def _box(self, x: Tensor) -> Tensor:
+        """The official 3x3 box filter (its fixed 1/9 weights) in float32."""
+        weight = self.box_filter.weight.float()
+        return F.conv2d(x, weight, padding=1, groups=self.box_filter.groups)
 
     def forward(
         self, fine_src: Tensor, base_src: Tensor, base_fgr: Tensor, base_pha: Tensor, base_hid: Tensor

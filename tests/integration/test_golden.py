@@ -15,6 +15,8 @@ import torch
 
 from rvm_render.engine import EngineOptions, Matter, tfjs_to_state_dict
 from rvm_render.model import MattingNetwork
+from rvm_render.model.matting import downsampled
+from rvm_render.model.refiner import DeepGuidedFilterRefiner
 
 MAX_ABS = 2e-3
 MEAN_ABS = 1e-4
@@ -132,3 +134,87 @@ def test_matter_defaults_match_golden(
     golden_fgr, golden_pha = _golden_outputs(golden, ratio)
     _assert_close(f"Matter pha at ratio {ratio}", pha, golden_pha)
     _assert_close(f"Matter fgr at ratio {ratio}", fgr, golden_fgr)
+
+
+# --- half precision -----------------------------------------------------------------------------------------
+
+HALF_REFINER_MAX_ABS = 2e-3
+
+
+@pytest.fixture(scope="module")
+def low_res_outputs(model: MattingNetwork, src: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """Per golden frame, what the refiner is given at ratio 0.5: (src, src_sm, fgr_residual, pha, hid).
+
+    The network's own outputs are rounded to half, as a half-precision network produces them.
+    """
+    rec: list[torch.Tensor | None] = [None] * 4
+    outputs = []
+    with torch.inference_mode():
+        for frame in src:
+            src_sm = downsampled(frame[None], 0.5)
+            fgr_residual, pha, hid, *rec = model.recurrent(src_sm, *model.features(src_sm), *rec)
+            outputs.append((frame[None], src_sm, *(t.half() for t in (fgr_residual, pha, hid))))
+    return outputs
+
+
+def _refined(refiner: torch.nn.Module, inputs: tuple[torch.Tensor, ...], dtype: torch.dtype) -> np.ndarray:
+    """``refiner`` in ``dtype`` on the same input values; fgr and pha stacked, float32."""
+    with torch.inference_mode():
+        fgr, pha = refiner.to(dtype)(*(t.half().to(dtype) for t in inputs))
+    refiner.float()
+    assert fgr.dtype == pha.dtype == dtype
+    return torch.cat([fgr, pha], dim=1).clamp(0, 1).float().numpy()
+
+
+def test_fast_guided_filter_in_half_matches_float32(
+    model: MattingNetwork, low_res_outputs: list[tuple[torch.Tensor, ...]]
+) -> None:
+    """Same input values, refiner in half vs float32: only output rounding may differ (statistics in fp32)."""
+    worst = max(
+        np.abs(_refined(model.refiner, inputs, torch.float16) - _refined(model.refiner, inputs, torch.float32)).max()
+        for inputs in low_res_outputs
+    )
+    assert worst <= HALF_REFINER_MAX_ABS, f"max |d| {worst:.3g} (bound {HALF_REFINER_MAX_ABS})"
+
+
+def test_deep_guided_filter_statistics_stay_float32_in_half(
+    low_res_outputs: list[tuple[torch.Tensor, ...]],
+) -> None:
+    """What the Deep Guided Filter's learned convs see (covariance, variance) is the float32 statistic."""
+    torch.manual_seed(0)
+    refiner = DeepGuidedFilterRefiner().eval()
+    seen: dict[torch.dtype, list[torch.Tensor]] = {torch.float16: [], torch.float32: []}
+    hook = refiner.conv[0].register_forward_hook(lambda module, args, out: seen[args[0].dtype].append(args[0]))
+    try:
+        for inputs in low_res_outputs[:4]:
+            for dtype in seen:
+                _refined(refiner, inputs, dtype)
+    finally:
+        hook.remove()
+    for half, full in zip(seen[torch.float16], seen[torch.float32], strict=True):
+        stats_half, stats_full = half[:, :8].float(), full[:, :8]
+        # float32 statistics rounded once to half: relative error 2^-11, absolute 2^-24 near zero
+        assert torch.all((stats_half - stats_full).abs() <= stats_full.abs() * 2**-10 + 2**-23)
+
+
+@pytest.mark.parametrize("frames_dtype", [torch.float16, torch.float32])
+def test_half_network_end_to_end_stays_near_float32(
+    model: MattingNetwork, src: torch.Tensor, frame_by_frame: dict[float, tuple], frames_dtype: torch.dtype
+) -> None:
+    """The whole network in half precision (as on CUDA, here on the CPU), state carried over the golden frames.
+
+    Half frames are the official call contract (``model.half()(src.half())``); float32 frames are what
+    the engine gives a half network.
+    """
+    half = MattingNetwork("mobilenetv3", "fast_guided_filter")
+    half.load_state_dict(model.state_dict())
+    half = half.half().eval()
+    rec: list[torch.Tensor | None] = [None] * 4
+    phas = []
+    with torch.inference_mode():
+        for frame in src:
+            _, pha, *rec = half(frame[None].to(frames_dtype), *rec, downsample_ratio=0.5)
+            assert pha.dtype == frames_dtype
+            phas.append(pha[0, 0].float().numpy())
+    diff = np.abs(np.stack(phas) - frame_by_frame[0.5][1])
+    assert diff.mean() <= 1e-4 and diff.max() <= 2e-2, f"max |d| {diff.max():.3g}, mean {diff.mean():.3g}"
