@@ -14,6 +14,7 @@ __all__ = [
     "UnreadableMediaError",
     "UnsupportedFormatError",
     "OutputExistsError",
+    "OutputError",
     "PathNotAllowedError",
     "JobError",
     "JobNotFoundError",
@@ -51,6 +52,10 @@ class UnsupportedFormatError(MediaError):
 
 class OutputExistsError(RvmRenderError, FileExistsError):
     """An output would overwrite an existing file and overwriting was not asked for."""
+
+
+class OutputError(RvmRenderError, OSError):
+    """An output cannot be written: its folder is missing or read-only, or the disk is full."""
 
 
 class PathNotAllowedError(RvmRenderError, PermissionError):

@@ -1,4 +1,4 @@
-"""Y'CbCr <-> R'G'B' by named standard and range (ITU-R BT.709, BT.601, BT.2020).
+"""Colour standards: Y'CbCr <-> R'G'B' by named matrix and range, and the tags outputs carry.
 
 Follows ITU-R BT.709-6 / BT.601-7 / BT.2020-2 (non-constant luminance): the matrix comes
 from the luma coefficients (Kr, Kb); "tv" (MPEG, limited) range puts 8-bit luma on 16..235
@@ -9,11 +9,17 @@ Colour standards and ranges use FFmpeg's names (``bt709``, ``bt470bg``, ``smpte1
 8-bit decodes go through swscale (:func:`sws_colorspace`), which is exact to rounding at
 8 bits; conversions at higher bit depths and every encode use the numpy functions here,
 because swscale's >8-bit limited-range path is off by a gain of 255/256.
+
+Outputs keep the source's colour: :func:`output_colour_for` gives the primaries, transfer and
+matrix a deliverable is encoded with and tagged as (ITU-T H.273 code points, FFmpeg's names),
+and :func:`chromaticities_of` the CIE xy values OpenEXR's ``chromaticities`` attribute holds.
+The network was trained on SDR BT.709 video; :func:`non_bt709_reason` says when a source is not.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
@@ -35,6 +41,13 @@ __all__ = [
     "rgb_to_ycbcr",
     "ycbcr_to_rgb",
     "chroma_upsampled",
+    "color_primaries_name",
+    "color_trc_name",
+    "OutputColour",
+    "output_colour_for",
+    "chromaticities_of",
+    "primaries_of_chromaticities",
+    "non_bt709_reason",
 ]
 
 #: (Kr, Kb) per FFmpeg colour-space name (AVColorSpace names).
@@ -57,6 +70,37 @@ _COLORSPACE_NAMES: Final[dict[int, str]] = {
     12: "chroma-derived-nc", 13: "chroma-derived-c", 14: "ictcp",
 }  # fmt: skip
 _COLOR_RANGE_NAMES: Final[dict[int, str]] = {0: "unknown", 1: "tv", 2: "pc"}
+# AVColorPrimaries / AVColorTransferCharacteristic values -> FFmpeg names (H.273 code points).
+_PRIMARIES_NAMES: Final[dict[int, str]] = {
+    1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+    8: "film", 9: "bt2020", 10: "smpte428", 11: "smpte431", 12: "smpte432", 22: "ebu3213",
+}  # fmt: skip
+_TRC_NAMES: Final[dict[int, str]] = {
+    1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m",
+    8: "linear", 9: "log100", 10: "log316", 11: "iec61966-2-4", 12: "bt1361e", 13: "iec61966-2-1",
+    14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084", 17: "smpte428", 18: "arib-std-b67",
+}  # fmt: skip
+#: CIE 1931 xy of red, green, blue and white per primaries (H.273 table 2), as OpenEXR orders them.
+_CHROMATICITIES: Final[dict[str, tuple[float, ...]]] = {
+    "bt709": (0.640, 0.330, 0.300, 0.600, 0.150, 0.060, 0.3127, 0.3290),
+    "bt470m": (0.670, 0.330, 0.210, 0.710, 0.140, 0.080, 0.310, 0.316),
+    "bt470bg": (0.640, 0.330, 0.290, 0.600, 0.150, 0.060, 0.3127, 0.3290),
+    "smpte170m": (0.630, 0.340, 0.310, 0.595, 0.155, 0.070, 0.3127, 0.3290),
+    "smpte240m": (0.630, 0.340, 0.310, 0.595, 0.155, 0.070, 0.3127, 0.3290),
+    "film": (0.681, 0.319, 0.243, 0.692, 0.145, 0.049, 0.310, 0.316),
+    "bt2020": (0.708, 0.292, 0.170, 0.797, 0.131, 0.046, 0.3127, 0.3290),
+    "smpte428": (1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1 / 3, 1 / 3),
+    "smpte431": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.314, 0.351),
+    "smpte432": (0.680, 0.320, 0.265, 0.690, 0.150, 0.060, 0.3127, 0.3290),
+    "ebu3213": (0.630, 0.340, 0.295, 0.605, 0.155, 0.077, 0.3127, 0.3290),
+}
+#: Transfers of SDR video that RVM's BT.709 training material shares closely enough.
+_SDR_TRANSFERS: Final = frozenset(
+    {"bt709", "smpte170m", "gamma22", "gamma28", "iec61966-2-1", "bt2020-10", "bt2020-12"}
+)
+#: Primaries of (or within a hair of) BT.709 / sRGB.
+_BT709_PRIMARIES: Final = frozenset({"bt709", "bt470bg", "smpte170m", "smpte240m", "ebu3213"})
+_UNTAGGED: Final = frozenset({"unknown", "unspecified", "reserved", ""})
 
 # swscale (SWS_CS_*) names as PyAV's Colorspace enum spells them.
 _SWS_COLORSPACE: Final[dict[str, str]] = {
@@ -78,6 +122,16 @@ def colorspace_name(value: int) -> str:
 def color_range_name(value: int) -> str:
     """FFmpeg's name for an AVColorRange value (``1`` -> ``"tv"``, ``2`` -> ``"pc"``)."""
     return _COLOR_RANGE_NAMES.get(int(value), "unknown")
+
+
+def color_primaries_name(value: int) -> str:
+    """FFmpeg's name for an AVColorPrimaries value (``1`` -> ``"bt709"``, ``9`` -> ``"bt2020"``)."""
+    return _PRIMARIES_NAMES.get(int(value), "unknown")
+
+
+def color_trc_name(value: int) -> str:
+    """FFmpeg's name for an AVColorTransferCharacteristic value (``16`` -> ``"smpte2084"``, PQ)."""
+    return _TRC_NAMES.get(int(value), "unknown")
 
 
 def colorspace_for(tag: str | None, *, width: int = 0, height: int = 0) -> str:
@@ -226,3 +280,72 @@ def chroma_upsampled(plane: np.ndarray, height: int, width: int) -> np.ndarray:
         tall[1::2] = np.float32(0.75) * out + np.float32(0.25) * nxt
         out = tall[:height]
     return out
+
+
+def _code_point(names: dict[int, str], name: str) -> int:
+    return next(value for value, known in names.items() if known == name)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputColour:
+    """How a deliverable's picture is encoded and tagged: primaries, transfer and Y'CbCr matrix.
+
+    ``matrix`` is a key of :data:`LUMA_COEFFICIENTS`; ``primaries`` and ``transfer`` are FFmpeg
+    names. Values pass through the network unchanged in meaning (no conversion between
+    standards), so an output is tagged with what its source was tagged with.
+    """
+
+    primaries: str = "bt709"
+    transfer: str = "bt709"
+    matrix: str = DEFAULT_COLORSPACE
+
+    def codec_tags(self) -> dict[str, int]:
+        """AVCodecContext fields (``color_primaries``, ``color_trc``, ``colorspace``) as H.273 values."""
+        return {
+            "color_primaries": _code_point(_PRIMARIES_NAMES, self.primaries),
+            "color_trc": _code_point(_TRC_NAMES, self.transfer),
+            "colorspace": _code_point(_COLORSPACE_NAMES, self.matrix),
+        }
+
+
+def output_colour_for(colorspace: str, color_primaries: str, color_trc: str) -> OutputColour:
+    """The colour a source's deliverables carry: its own tags, BT.709 where it has none.
+
+    Untagged sources are decoded as BT.709 (:func:`colorspace_for`), so their outputs say so.
+    The matrix is the one the source was decoded with; an R'G'B' source (PNG, EXR, DPX)
+    gets BT.2020's matrix when its primaries are BT.2020, else BT.709's.
+    """
+    primaries = color_primaries if color_primaries in _CHROMATICITIES else "bt709"
+    transfer = color_trc if color_trc in _TRC_NAMES.values() and color_trc not in _UNTAGGED else "bt709"
+    if colorspace in LUMA_COEFFICIENTS:
+        matrix = colorspace
+    else:
+        matrix = "bt2020nc" if primaries == "bt2020" else DEFAULT_COLORSPACE
+    return OutputColour(primaries=primaries, transfer=transfer, matrix=matrix)
+
+
+def chromaticities_of(primaries: str) -> tuple[float, ...]:
+    """OpenEXR ``chromaticities`` (red, green, blue, white xy) of FFmpeg-named primaries."""
+    return _CHROMATICITIES[primaries]
+
+
+def primaries_of_chromaticities(xy: tuple[float, ...], tolerance: float = 1e-3) -> str:
+    """FFmpeg's name for the primaries an OpenEXR ``chromaticities`` attribute holds (``"unknown"``: none)."""
+    for name, known in _CHROMATICITIES.items():
+        if all(abs(a - b) <= tolerance for a, b in zip(xy, known, strict=True)):
+            return name
+    return "unknown"
+
+
+def non_bt709_reason(color_primaries: str, color_trc: str) -> str | None:
+    """Why a source is not SDR BT.709 material (e.g. ``"transfer smpte2084 (PQ)"``), or None.
+
+    Untagged sources are taken as BT.709, as they are decoded.
+    """
+    reasons = []
+    if color_primaries not in _UNTAGGED and color_primaries not in _BT709_PRIMARIES:
+        reasons.append(f"primaries {color_primaries}")
+    if color_trc not in _UNTAGGED and color_trc not in _SDR_TRANSFERS:
+        label = {"smpte2084": " (PQ)", "arib-std-b67": " (HLG)"}.get(color_trc, "")
+        reasons.append(f"transfer {color_trc}{label}")
+    return ", ".join(reasons) or None

@@ -2,9 +2,15 @@
 
 A file output is encoded to ``.<stem>.partial-<pid><ext>`` next to its final name and moved
 into place with one rename (atomic on POSIX, same file system). A sequence is written into
-a unique hidden folder ``.<stem><ext>.partial-XXXX/`` in the target folder and its frames are renamed
-into place when the sequence is complete. Readers and watch folders therefore never see a
-half-written deliverable. Nothing existing is replaced unless ``overwrite`` is set.
+a unique hidden folder ``.<name><ext>.partial-<pid>-XXXX/`` in the target folder and its frames
+are renamed into place when the sequence is complete. Readers and watch folders therefore
+never see a half-written deliverable. Nothing existing is replaced unless ``overwrite`` is
+set; a sequence that is replaced loses every old frame, not only those written again.
+
+A process killed before it could clean up (``kill -9``, power loss) leaves its temporary file
+or folder behind; the next time the same deliverable is written, temporaries whose process is
+gone are removed. Every failure to create, write or rename an output is an
+:class:`~rvm_render.errors.OutputError` naming the path.
 """
 
 from __future__ import annotations
@@ -14,20 +20,31 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from rvm_render.errors import OutputExistsError
+import psutil
+
+from rvm_render.errors import OutputError, OutputExistsError
+from rvm_render.media.frame_pattern import file_name_regex, frame_field
 
 log = logging.getLogger(__name__)
 
 __all__ = [
     "ensure_absent",
+    "ensure_sequence_absent",
+    "output_error",
+    "writing_to",
     "sequence_files",
+    "remove_sequence",
     "PartialFile",
     "PartialSequence",
     "write_bytes_atomically",
     "link_sequence_into_place",
 ]
+
+_PARTIAL = ".partial-"
 
 
 def _exists_error(path: Path) -> OutputExistsError:
@@ -36,61 +53,128 @@ def _exists_error(path: Path) -> OutputExistsError:
     )
 
 
+def output_error(path: str | os.PathLike[str], err: BaseException) -> OutputError:
+    """The one-line error for an output that cannot be written (folder missing or read-only, disk full)."""
+    reason = getattr(err, "strerror", None) or str(err)
+    return OutputError(
+        f"cannot write '{path}': {reason}; pick an output folder (-o) that exists, is writable and has free space"
+    )
+
+
+@contextmanager
+def writing_to(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn an ``OSError`` raised while writing ``path`` into an :class:`OutputError`."""
+    try:
+        yield
+    except (OutputError, OutputExistsError):
+        raise
+    except OSError as err:
+        raise output_error(path, err) from err
+
+
 def ensure_absent(path: Path, *, overwrite: bool) -> None:
-    """Refuse an existing output (file, or any frame of a printf sequence pattern).
+    """Refuse an existing output file.
 
     Raises:
         OutputExistsError: something is there and ``overwrite`` is False.
     """
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise _exists_error(path)
+
+
+def ensure_sequence_absent(pattern: Path, *, overwrite: bool) -> None:
+    """Refuse a sequence output of which any frame exists (``pattern`` is a printf pattern).
+
+    Raises:
+        OutputExistsError: a frame is there and ``overwrite`` is False.
+    """
     if overwrite:
         return
-    if "%" in path.name:
-        existing = sequence_files(path)
-        if existing:
-            raise _exists_error(existing[0])
-    elif path.exists() or path.is_symlink():
-        raise _exists_error(path)
+    existing = sequence_files(pattern)
+    if existing:
+        raise _exists_error(existing[0])
 
 
 def sequence_files(pattern: Path) -> list[Path]:
     """Existing files matching a printf pattern like ``shot.%06d.exr`` (sorted)."""
-    match = re.search(r"%0?(\d*)d", pattern.name)
-    if match is None or not pattern.parent.is_dir():
+    field = frame_field(pattern.name)
+    if field is None or not pattern.parent.is_dir():
         return []
-    width = match.group(1)
-    digits = rf"\d{{{width}}}" if width else r"\d+"
-    regex = re.compile(
-        re.escape(pattern.name[: match.start()]) + digits + re.escape(pattern.name[match.end() :]) + r"\Z"
-    )
+    regex = file_name_regex(pattern.name, field)
     return sorted(pattern.parent / name for name in os.listdir(pattern.parent) if regex.match(name))
+
+
+def remove_sequence(pattern: Path, *, keep: frozenset[Path] = frozenset()) -> int:
+    """Delete every frame file of ``pattern`` except those in ``keep``; returns how many went."""
+    removed = 0
+    for path in sequence_files(pattern):
+        if path not in keep:
+            with writing_to(path):
+                path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _owner_is_gone(pid_text: str) -> bool:
+    """Whether the process that named a temporary with ``pid_text`` has ended (on this host)."""
+    if not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    return pid != os.getpid() and not psutil.pid_exists(pid)
+
+
+def _sweep_stale(folder: Path, name_pattern: re.Pattern[str], remove: Callable[[Path], None]) -> None:
+    """Remove temporaries in ``folder`` whose name matches (group 1: the writer's pid) and whose writer is gone."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = name_pattern.fullmatch(name)
+        if match and _owner_is_gone(match.group(1)):
+            log.info("removing '%s', left by an interrupted render (process %s)", folder / name, match.group(1))
+            try:
+                remove(folder / name)
+            except OSError as err:
+                log.warning("could not remove stale '%s': %s", folder / name, err)
 
 
 def _move_into_place(partial: Path, final: Path, *, overwrite: bool) -> None:
     """Rename ``partial`` to ``final``; without overwrite never replaces a file that appeared meanwhile."""
-    if overwrite:
-        os.replace(partial, final)
-        return
-    try:
-        os.link(partial, final)  # fails if final exists: no-clobber even against a racing writer
-    except FileExistsError:
-        raise _exists_error(final) from None
-    except OSError:  # file system without hard links
-        if final.exists():
+    with writing_to(final):
+        if overwrite:
+            os.replace(partial, final)
+            return
+        try:
+            os.link(partial, final)  # fails if final exists: no-clobber even against a racing writer
+        except FileExistsError:
             raise _exists_error(final) from None
-        os.replace(partial, final)
-        return
-    os.unlink(partial)
+        except OSError:  # file system without hard links
+            if final.exists():
+                raise _exists_error(final) from None
+            os.replace(partial, final)
+            return
+        os.unlink(partial)
 
 
 class PartialFile:
-    """One output file written under a temporary name beside ``final_path``."""
+    """One output file written under a temporary name beside ``final_path``.
+
+    Raises:
+        OutputExistsError: ``final_path`` exists and ``overwrite`` is False.
+        OutputError: its folder cannot be created.
+    """
 
     def __init__(self, final_path: Path, *, overwrite: bool) -> None:
         ensure_absent(final_path, overwrite=overwrite)
-        final_path.parent.mkdir(parents=True, exist_ok=True)
+        with writing_to(final_path.parent):
+            final_path.parent.mkdir(parents=True, exist_ok=True)
         self.final_path = final_path
         self.overwrite = overwrite
-        self.path = final_path.with_name(f".{final_path.stem}.partial-{os.getpid()}{final_path.suffix}")
+        prefix = f".{final_path.stem}{_PARTIAL}"
+        stale = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(final_path.suffix))
+        _sweep_stale(final_path.parent, stale, lambda path: path.unlink(missing_ok=True))
+        self.path = final_path.with_name(f"{prefix}{os.getpid()}{final_path.suffix}")
 
     def commit(self) -> Path:
         """Move the finished file into place; returns the final path."""
@@ -104,16 +188,27 @@ class PartialFile:
 
 
 class PartialSequence:
-    """A numbered sequence written into a hidden folder beside its final frames."""
+    """A numbered sequence written into a hidden folder beside its final frames.
+
+    Raises:
+        OutputExistsError: a frame of ``final_pattern`` exists and ``overwrite`` is False.
+        OutputError: the folder cannot be created.
+    """
 
     def __init__(self, final_pattern: Path, *, overwrite: bool) -> None:
-        ensure_absent(final_pattern, overwrite=overwrite)
-        final_pattern.parent.mkdir(parents=True, exist_ok=True)
+        field = frame_field(final_pattern.name)
+        if field is None:
+            raise ValueError(f"'{final_pattern.name}' has no frame field (%d or %0Nd)")
+        ensure_sequence_absent(final_pattern, overwrite=overwrite)
         self.final_pattern = final_pattern
         self.overwrite = overwrite
-        stem = final_pattern.name.split("%", 1)[0].rstrip("._") or "frames"
-        prefix = f".{stem}{final_pattern.suffix}.partial-"
-        self.folder = Path(tempfile.mkdtemp(prefix=prefix, dir=final_pattern.parent))
+        name = field.prefix(final_pattern.name).rstrip("._") or "frames"
+        prefix = f".{name}{final_pattern.suffix}{_PARTIAL}"
+        folder = final_pattern.parent
+        with writing_to(folder):
+            folder.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(folder, re.compile(re.escape(prefix) + r"(\d+)-\w+"), shutil.rmtree)
+            self.folder = Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=folder))
         self._numbers: list[int] = []
 
     def path_for(self, number: int) -> Path:
@@ -122,7 +217,11 @@ class PartialSequence:
         return self.folder / (self.final_pattern.name % number)
 
     def commit(self) -> list[Path]:
-        """Move every written frame into place, then remove the temporary folder."""
+        """Move every written frame into place, then remove the temporary folder.
+
+        With ``overwrite``, frames of an earlier sequence of the same name that were not
+        written again are deleted, so the sequence holds exactly the new frames.
+        """
         if not self.overwrite:
             for number in self._numbers:
                 final = self.final_pattern.with_name(self.final_pattern.name % number)
@@ -135,6 +234,10 @@ class PartialSequence:
             _move_into_place(self.folder / name, final, overwrite=self.overwrite)
             finals.append(final)
         shutil.rmtree(self.folder, ignore_errors=True)
+        if self.overwrite:
+            stale = remove_sequence(self.final_pattern, keep=frozenset(finals))
+            if stale:
+                log.info("removed %d frames of the earlier %s that this render replaced", stale, self.final_pattern)
         log.debug("committed %d frames of %s", len(finals), self.final_pattern)
         return finals
 
@@ -151,11 +254,12 @@ def write_bytes_atomically(path: Path, data: bytes, *, overwrite: bool = True) -
 
     Raises:
         OutputExistsError: ``path`` exists and ``overwrite`` is False.
+        OutputError: the file cannot be written.
     """
     path = Path(path)
     partial = PartialFile(path, overwrite=overwrite)
     try:
-        with open(partial.path, "wb") as handle:
+        with writing_to(path), open(partial.path, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -176,22 +280,24 @@ def link_sequence_into_place(files: dict[int, Path], final_pattern: Path, *, ove
     Args:
         files: frame number -> finished file.
         final_pattern: printf pattern of the deliverable (``shot_matte.%06d.exr``).
-        overwrite: replace existing frames instead of raising.
+        overwrite: replace an existing sequence (all of its frames) instead of raising.
 
     Returns:
         The final frame paths, in frame-number order.
 
     Raises:
         OutputExistsError: a frame exists and ``overwrite`` is False.
+        OutputError: a frame cannot be written.
     """
     partial = PartialSequence(final_pattern, overwrite=overwrite)
     try:
         for number in sorted(files):
             target = partial.path_for(number)
-            try:
-                os.link(files[number], target)
-            except OSError:
-                shutil.copy2(files[number], target)
+            with writing_to(target):
+                try:
+                    os.link(files[number], target)
+                except OSError:
+                    shutil.copy2(files[number], target)
         return partial.commit()
     except BaseException:
         partial.abort()

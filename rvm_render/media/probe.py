@@ -4,7 +4,12 @@ Containers are anything FFmpeg demuxes (mov/mp4/mkv/webm with H.264, H.265, ProR
 8- or 10-bit). The frame count is exact: video packets are counted by demuxing (no decode),
 and a container whose header promises more frames than it holds is reported as truncated.
 Image sequences (PNG, JPEG, TIFF, DPX, OpenEXR) are named ``shot.%04d.exr``, ``shot.####.exr``,
-or by any one frame of the run; the numbered frames must be contiguous.
+or by any one frame of the run; the numbered frames must be contiguous. A path that exists is
+always taken as it is, so ``take 100%.mp4`` and ``shot#1.mov`` are clips, not patterns
+(:mod:`~rvm_render.media.frame_pattern` names sequences, with ``%%`` for a literal ``%``).
+
+Colour is described by FFmpeg's names for the stream's tags: matrix (``colorspace``), range,
+primaries and transfer (``color_primaries``, ``color_trc``); ``"unknown"`` when untagged.
 """
 
 from __future__ import annotations
@@ -21,7 +26,14 @@ import av
 import numpy as np
 
 from rvm_render.errors import UnreadableMediaError, UnsupportedFormatError
-from rvm_render.media.colour import color_range_name, colorspace_name
+from rvm_render.media.colour import (
+    color_primaries_name,
+    color_range_name,
+    color_trc_name,
+    colorspace_name,
+    primaries_of_chromaticities,
+)
+from rvm_render.media.frame_pattern import escaped, file_name_regex, frame_field, hashes_as_printf, unescaped
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +50,6 @@ IMAGE_EXTENSIONS: Final = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", "
 #: Rate given to image sequences, which carry none (pass ``sequence_rate`` to override).
 DEFAULT_SEQUENCE_RATE: Final = Fraction(24)
 
-_PRINTF_RE: Final = re.compile(r"%0?(\d*)d")
-_HASHES_RE: Final = re.compile(r"#+")
 _NUMBERED_RE: Final = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 
 
@@ -47,9 +57,11 @@ _NUMBERED_RE: Final = re.compile(r"^(.*?)(\d+)(\.[A-Za-z0-9]+)$")
 class MediaInfo:
     """One video input: a container's first video stream, or a numbered image sequence.
 
-    ``path`` is the container, or for a sequence the printf pattern (``shot.%04d.exr``;
-    a single still image keeps its own name). Frame ``i`` of a sequence is the file
-    ``sequence_frame_path(info, i)`` numbered ``first_frame_number + i``.
+    ``path`` is the container, or for an image input the printf pattern (``shot.%04d.exr``;
+    a single still image has no frame field, and ``%`` in a name is escaped as ``%%``).
+    Frame index ``i`` (0-based, used inside rvm_render) is frame *number*
+    ``first_frame_number + i``: the number in a sequence's file names, which users see and
+    manifests record; for containers the two are the same.
     """
 
     path: Path
@@ -67,14 +79,28 @@ class MediaInfo:
     color_range: str
     is_sequence: bool
     first_frame_number: int
+    color_primaries: str = "unknown"
+    color_trc: str = "unknown"
+
+    @property
+    def last_frame_number(self) -> int:
+        return self.first_frame_number + self.frames - 1
+
+    def frame_number(self, frame_index: int) -> int:
+        """The frame number (as in file names) of 0-based ``frame_index``."""
+        return self.first_frame_number + frame_index
+
+    def frame_index(self, frame_number: int) -> int:
+        """The 0-based index of ``frame_number``."""
+        return frame_number - self.first_frame_number
 
 
 def sequence_frame_path(info: MediaInfo, frame_index: int) -> Path:
-    """The file holding 0-based ``frame_index`` of an image sequence."""
+    """The file holding 0-based ``frame_index`` of an image sequence (a still: the image itself)."""
     name = info.path.name
-    if "%" not in name:
-        return info.path
-    return info.path.with_name(name % (info.first_frame_number + frame_index))
+    if frame_field(name) is None:
+        return info.path.with_name(unescaped(name))
+    return info.path.with_name(name % info.frame_number(frame_index))
 
 
 def probe(path: str | os.PathLike[str], *, sequence_rate: Fraction = DEFAULT_SEQUENCE_RATE) -> MediaInfo:
@@ -93,10 +119,11 @@ def probe(path: str | os.PathLike[str], *, sequence_rate: Fraction = DEFAULT_SEQ
     """
     text = os.fspath(path)
     candidate = Path(text)
-    if _PRINTF_RE.search(candidate.name) or _HASHES_RE.search(candidate.name):
-        return _probe_sequence(_sequence_from_pattern(candidate), sequence_rate)
     if not candidate.exists():
-        raise UnreadableMediaError(f"cannot read '{text}': no such file; check the path")
+        pattern = _as_pattern(candidate)
+        if pattern is None:
+            raise UnreadableMediaError(f"cannot read '{text}': no such file; check the path")
+        return _probe_sequence(_sequence_from_pattern(pattern), sequence_rate)
     if candidate.is_dir():
         raise UnreadableMediaError(
             f"cannot read '{text}': it is a folder; pass a clip, a frame of a sequence, or a pattern like name.%04d.exr"
@@ -143,6 +170,8 @@ def _probe_container(path: Path) -> MediaInfo:
         bit_depth = max(c.bits for c in ctx.format.components)
         colorspace = colorspace_name(ctx.colorspace)
         color_range = color_range_name(ctx.color_range)
+        color_primaries = color_primaries_name(ctx.color_primaries)
+        color_trc = color_trc_name(ctx.color_trc)
         aspect = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         pixel_aspect = Fraction(aspect) if aspect else Fraction(1)
         frames, stored = _count_video_packets(path, container, stream)
@@ -169,6 +198,8 @@ def _probe_container(path: Path) -> MediaInfo:
         color_range=color_range,
         is_sequence=False,
         first_frame_number=0,
+        color_primaries=color_primaries,
+        color_trc=color_trc,
     )
 
 
@@ -226,41 +257,48 @@ class _Sequence:
     count: int
 
 
+def _as_pattern(path: Path) -> Path | None:
+    """``path`` as a printf pattern when its name has a frame field (``%04d``, or ``####`` in an image name)."""
+    field = frame_field(path.name)
+    if field is not None:  # a lone '%' typed in the name is taken literally: escape it
+        name = path.name
+        return path.with_name(escaped(field.prefix(name)) + name[field.start : field.end] + escaped(field.suffix(name)))
+    from_hashes = hashes_as_printf(path.name)
+    if from_hashes is not None and path.suffix.lower() in IMAGE_EXTENSIONS:
+        return path.with_name(from_hashes)
+    if "%%" in path.name and path.with_name(unescaped(path.name)).exists():
+        return path  # an escaped still image, as manifests and plans name one
+    return None
+
+
 def _sequence_from_pattern(pattern: Path) -> _Sequence:
     name = pattern.name
-    hashes = _HASHES_RE.search(name)
-    if hashes and not _PRINTF_RE.search(name):
-        name = name[: hashes.start()] + f"%0{len(hashes.group())}d" + name[hashes.end() :]
-    match = _PRINTF_RE.search(name)
-    assert match is not None
-    prefix, suffix = name[: match.start()], name[match.end() :]
-    width = int(match.group(1) or 0)
-    _check_image_extension(pattern.with_name(name))
-    folder = pattern.parent
-    digits = rf"\d{{{width}}}" if width and name[match.start() + 1] == "0" else r"\d+"
-    regex = re.compile(re.escape(prefix) + f"({digits})" + re.escape(suffix) + r"\Z")
-    numbers = _numbers_in(folder, regex, pattern)
+    _check_image_extension(pattern.with_name(unescaped(name)))
+    field = frame_field(name)
+    if field is None:
+        return _Sequence(pattern=pattern, first=0, count=1)
+    numbers = _numbers_in(pattern.parent, file_name_regex(name, field), pattern)
     if not numbers:
         raise UnreadableMediaError(f"cannot read '{pattern}': no frames match this pattern; check the path and padding")
-    return _contiguous(pattern.with_name(name), numbers)
+    return _contiguous(pattern, numbers)
 
 
 def _sequence_from_frame(frame: Path) -> _Sequence:
     _check_image_extension(frame)
     match = _NUMBERED_RE.match(frame.name)
     if match is None:
-        return _Sequence(pattern=frame, first=0, count=1)
+        return _Sequence(pattern=frame.with_name(escaped(frame.name)), first=0, count=1)
     prefix, digits, suffix = match.groups()
     regex = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix) + r"\Z")
     found = [(len(m.group(1)), int(m.group(1))) for m in _matches_in(frame.parent, regex)]
     padded = len(digits) > 1 and digits.startswith("0") or all(n == len(digits) for n, _ in found)
     if padded:
         numbers = sorted(num for n, num in found if n == len(digits))
-        name = f"{prefix}%0{len(digits)}d{suffix}"
+        field = f"%0{len(digits)}d"
     else:
         numbers = sorted(num for n, num in found if n == len(str(num)))
-        name = f"{prefix}%d{suffix}"
-    return _contiguous(frame.with_name(name), numbers)
+        field = "%d"
+    return _contiguous(frame.with_name(escaped(prefix) + field + escaped(suffix)), numbers)
 
 
 def _matches_in(folder: Path, regex: re.Pattern[str]) -> list[re.Match[str]]:
@@ -299,32 +337,46 @@ def _check_image_extension(path: Path) -> None:
 
 def _probe_sequence(seq: _Sequence, rate: Fraction) -> MediaInfo:
     name = seq.pattern.name
-    first_path = seq.pattern.with_name(name % seq.first) if "%" in name else seq.pattern
+    first_path = seq.pattern.with_name(name % seq.first if frame_field(name) else unescaped(name))
     if first_path.suffix.lower() == ".exr":
-        width, height, codec_name, pix_fmt, bit_depth = _exr_header(first_path)
-        colorspace, color_range = "gbr", "pc"
+        header = _exr_header(first_path)
     else:
-        width, height, codec_name, pix_fmt, bit_depth, colorspace, color_range = _image_header(first_path)
+        header = _image_header(first_path)
     return MediaInfo(
         path=seq.pattern,
         frames=seq.count,
         rate=Fraction(rate),
-        width=width,
-        height=height,
+        width=header.width,
+        height=header.height,
         pixel_aspect=Fraction(1),
         timecode=None,
         has_audio=False,
-        codec_name=codec_name,
-        pix_fmt=pix_fmt,
-        bit_depth=bit_depth,
-        colorspace=colorspace,
-        color_range=color_range,
+        codec_name=header.codec_name,
+        pix_fmt=header.pix_fmt,
+        bit_depth=header.bit_depth,
+        colorspace=header.colorspace,
+        color_range=header.color_range,
         is_sequence=True,
         first_frame_number=seq.first,
+        color_primaries=header.color_primaries,
+        color_trc=header.color_trc,
     )
 
 
-def _image_header(path: Path) -> tuple[int, int, str, str, int, str, str]:
+@dataclass(frozen=True, slots=True)
+class _ImageHeader:
+    width: int
+    height: int
+    codec_name: str
+    pix_fmt: str
+    bit_depth: int
+    colorspace: str
+    color_range: str
+    color_primaries: str
+    color_trc: str
+
+
+def _image_header(path: Path) -> _ImageHeader:
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -332,17 +384,30 @@ def _image_header(path: Path) -> tuple[int, int, str, str, int, str, str]:
     except (av.error.FFmpegError, IndexError, StopIteration) as err:
         raise UnreadableMediaError(f"cannot read image '{path}': not a readable image; re-export it") from err
     fmt = frame.format
-    bit_depth = max(c.bits for c in fmt.components)
-    colorspace = "gbr" if fmt.is_rgb else colorspace_name(frame.colorspace)
-    color_range = "pc" if fmt.is_rgb else color_range_name(frame.color_range)
-    return frame.width, frame.height, stream.codec_context.name, fmt.name, bit_depth, colorspace, color_range
+    return _ImageHeader(
+        width=frame.width,
+        height=frame.height,
+        codec_name=stream.codec_context.name,
+        pix_fmt=fmt.name,
+        bit_depth=max(c.bits for c in fmt.components),
+        colorspace="gbr" if fmt.is_rgb else colorspace_name(frame.colorspace),
+        color_range="pc" if fmt.is_rgb else color_range_name(frame.color_range),
+        color_primaries=color_primaries_name(frame.color_primaries),
+        color_trc=color_trc_name(frame.color_trc),
+    )
 
 
-def _exr_header(path: Path) -> tuple[int, int, str, str, int]:
+def _exr_header(path: Path) -> _ImageHeader:
+    """Size and depth of an OpenEXR frame; primaries from its ``chromaticities`` (default BT.709).
+
+    OpenEXR pixels are linear by convention; rvm_render reads them as they are (see
+    :mod:`~rvm_render.media.reader`), so the transfer is reported as ``linear``.
+    """
     import OpenEXR
 
     try:
-        channels = OpenEXR.File(str(path), separate_channels=True).channels()
+        exr = OpenEXR.File(str(path), separate_channels=True)
+        channels, header = exr.channels(), exr.header()
     except Exception as err:  # the binding raises bare RuntimeError/ValueError
         raise UnreadableMediaError(f"cannot read EXR '{path}': {err}; re-export it") from err
     if not {"R", "G", "B"} <= channels.keys():
@@ -352,4 +417,15 @@ def _exr_header(path: Path) -> tuple[int, int, str, str, int]:
     red = channels["R"].pixels
     pixel_type = "half" if red.dtype == np.float16 else "float"
     height, width = red.shape
-    return width, height, "exr", f"exr_{pixel_type}", 16 if pixel_type == "half" else 32
+    chromaticities = header.get("chromaticities")
+    return _ImageHeader(
+        width=width,
+        height=height,
+        codec_name="exr",
+        pix_fmt=f"exr_{pixel_type}",
+        bit_depth=16 if pixel_type == "half" else 32,
+        colorspace="gbr",
+        color_range="pc",
+        color_primaries="bt709" if chromaticities is None else primaries_of_chromaticities(chromaticities),
+        color_trc="linear",
+    )

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 from types import TracebackType
 from typing import Final
 
@@ -29,7 +30,7 @@ from rvm_render.media.probe import MediaInfo, sequence_frame_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DecodedFrame", "FrameReader", "open_reader", "frame_to_rgb", "exr_rgb"]
+__all__ = ["DecodedFrame", "FrameReader", "open_reader", "frame_to_rgb", "image_rgb", "exr_rgb"]
 
 _PLANAR_YUV_RE: Final = re.compile(r"^yuva?(444|422|420|440|411|410)p(\d+)?(le|be)?$")
 
@@ -197,7 +198,7 @@ class FrameReader:
                 raise UnreadableMediaError(
                     f"cannot read '{path}': frame {index} of the sequence is missing; render or restore it"
                 )
-            rgb = exr_rgb(path) if path.suffix.lower() == ".exr" else self._image_rgb(path)
+            rgb = image_rgb(path, wide=self._wide)
             if rgb.shape[:2] != (self.info.height, self.info.width):
                 raise UnreadableMediaError(
                     f"cannot read '{path}': {rgb.shape[1]}x{rgb.shape[0]} differs from the sequence's "
@@ -205,15 +206,28 @@ class FrameReader:
                 )
             yield DecodedFrame(index=index, rgb=rgb)
 
-    def _image_rgb(self, path: object) -> np.ndarray:
-        try:
-            with av.open(str(path)) as container:
-                frame = next(container.decode(video=0))
-        except (av.error.FFmpegError, StopIteration) as err:
-            raise UnreadableMediaError(f"cannot read image '{path}': corrupt or not an image; re-export it") from err
-        colorspace = colour.colorspace_for(colour.colorspace_name(int(frame.colorspace)))
-        color_range = colour.color_range_for(colour.color_range_name(int(frame.color_range)))
-        return frame_to_rgb(frame, colorspace, color_range, wide=self._wide)
+
+def image_rgb(path: Path, *, wide: bool) -> np.ndarray:
+    """R'G'B' of a still image, decoded with its own tagged matrix and range (JPEG: BT.601 full range).
+
+    OpenEXR files go through :func:`exr_rgb` (always uint16).
+
+    Shape:
+        -> [H, W, 3] uint8, or uint16 when ``wide`` (and for EXR)
+
+    Raises:
+        UnreadableMediaError: not a readable image.
+    """
+    if path.suffix.lower() == ".exr":
+        return exr_rgb(path)
+    try:
+        with av.open(str(path)) as container:
+            frame = next(container.decode(video=0))
+    except (av.error.FFmpegError, StopIteration) as err:
+        raise UnreadableMediaError(f"cannot read image '{path}': corrupt or not an image; re-export it") from err
+    colorspace = colour.colorspace_for(colour.colorspace_name(int(frame.colorspace)))
+    color_range = colour.color_range_for(colour.color_range_name(int(frame.color_range)))
+    return frame_to_rgb(frame, colorspace, color_range, wide=wide)
 
 
 def frame_to_rgb(frame: av.VideoFrame, colorspace: str, color_range: str, *, wide: bool) -> np.ndarray:

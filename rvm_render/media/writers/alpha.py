@@ -1,6 +1,6 @@
 """Grey matte movie (``<stem>_alpha.mov``): alpha as a picture, for NLE track-matte keys.
 
-ProRes 422 HQ (prores_ks profile hq, ``yuv422p10le``), BT.709 tags, limited range: luma
+ProRes 422 HQ (prores_ks profile hq, ``yuv422p10le``), the source's colour tags, limited range: luma
 carries the matte (``Y' = 64 + round(pha * 876)``, so alpha 0 decodes to black and 1 to
 white) and chroma is neutral (512). Premiere's Track Matte Key (luma), Resolve's and Final
 Cut's luma mattes, and Avid all take ProRes 422 HQ; it stays 10-bit, so soft edges do not

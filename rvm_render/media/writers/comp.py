@@ -1,9 +1,10 @@
 """Composite review movie (``<stem>_comp.mp4``): the subject over a colour, image or video.
 
 ``comp = fgr * pha + bg * (1 - pha)`` in R'G'B' (no linearisation, as RVM's own demo does),
-encoded as H.264 (libx264, crf 18, ``yuv420p``) tagged BT.709 limited range, with the
-source audio copied. Image and video backgrounds are scaled to the frame size (not cropped);
-a video background shorter than the clip loops.
+encoded as H.264 (libx264, crf 18, ``yuv420p``) tagged with the source's colour (BT.709 when
+untagged), limited range, with the source audio copied. Image and video backgrounds are scaled
+to the frame size (not cropped); a video background shorter than the clip loops. Still images
+are decoded with their own colour tags (a JPEG with BT.601's matrix, as JPEG defines).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import numpy as np
 from rvm_render.errors import MediaError, UnreadableMediaError, UnsupportedFormatError
 from rvm_render.media import colour
 from rvm_render.media.probe import MediaInfo, probe
-from rvm_render.media.reader import FrameReader, exr_rgb, frame_to_rgb, open_reader
+from rvm_render.media.reader import FrameReader, image_rgb, open_reader
 from rvm_render.media.writers.background import Background
 from rvm_render.media.writers.container import ContainerWriter, frame_from_planes
 from rvm_render.media.writers.output import OutputFormat, WrittenOutput
@@ -36,6 +37,20 @@ def composite(fgr: np.ndarray, pha: np.ndarray, bg: np.ndarray) -> np.ndarray:
     """
     alpha = np.clip(pha, 0.0, 1.0)[..., None]
     return bg + (fgr - bg) * alpha
+
+
+def _background_image(path: Path) -> np.ndarray:
+    """A still background as decoded R'G'B' (its own colour tags; 16-bit when the image is deeper)."""
+    if path.suffix.lower() == ".exr":
+        return image_rgb(path, wide=True)
+    try:
+        with av.open(str(path)) as container:
+            wide = max(c.bits for c in container.streams.video[0].format.components) > 8
+    except (av.error.FFmpegError, IndexError) as err:
+        raise UnreadableMediaError(
+            f"cannot read background image '{path}': not a readable image; pick another"
+        ) from err
+    return image_rgb(path, wide=wide)
 
 
 def _resized(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
@@ -67,25 +82,11 @@ class BackgroundSource:
             self._still[:] = np.asarray(background.colour, dtype=np.float32)
         elif background.kind == "image":
             assert background.path is not None
-            self._still = _resized(self._image_rgb(background.path), width, height)
+            self._still = _resized(_background_image(background.path), width, height)
         else:
             assert background.path is not None
             self._video = probe(background.path)
             self._frames = self._looped()
-
-    @staticmethod
-    def _image_rgb(path: Path) -> np.ndarray:
-        if path.suffix.lower() == ".exr":
-            return exr_rgb(path)
-        try:
-            with av.open(str(path)) as container:
-                frame = next(container.decode(video=0))
-        except (av.error.FFmpegError, StopIteration) as err:
-            raise UnreadableMediaError(
-                f"cannot read background image '{path}': not a readable image; pick another"
-            ) from err
-        wide = max(c.bits for c in frame.format.components) > 8
-        return frame_to_rgb(frame, "bt709", "pc" if frame.format.name.startswith("yuvj") else "tv", wide=wide)
 
     def _looped(self) -> Iterator[np.ndarray]:
         assert self._video is not None
@@ -157,7 +158,7 @@ class CompWriter(ContainerWriter):
         except StopIteration as err:  # pragma: no cover - a looping video never ends
             raise MediaError(f"background for '{self.final_path}' ran out of frames") from err
         comp = composite(np.asarray(fgr, np.float32), np.asarray(pha, np.float32), bg)
-        ycbcr = colour.rgb_to_ycbcr(comp, colorspace="bt709", color_range="tv", bit_depth=8)
+        ycbcr = colour.rgb_to_ycbcr(comp, colorspace=self.colour.matrix, color_range="tv", bit_depth=8)
         return frame_from_planes([ycbcr[0], _chroma_420(ycbcr[1]), _chroma_420(ycbcr[2])], PIX_FMT)
 
     def close(self) -> WrittenOutput:

@@ -4,7 +4,10 @@ A :class:`ContainerWriter` owns the output container (written under a temporary 
 :class:`~rvm_render.media.commit.PartialFile`), encodes one frame per ``write`` at
 ``pts = frame_index - first_frame`` in ``time_base = 1/rate`` (exact, 30000/1001 stays), and
 remuxes the source's audio packets (no re-encode) for the same span of time as it goes.
-Subclasses only turn (fgr, pha) into a :class:`av.VideoFrame` of their pixel format.
+The stream is tagged with the source's primaries, transfer and matrix (limited range), and
+subclasses encode Y'CbCr with that matrix (``self.colour``,
+:func:`~rvm_render.media.colour.output_colour_for`). Subclasses only turn (fgr, pha) into a
+:class:`av.VideoFrame` of their pixel format.
 """
 
 from __future__ import annotations
@@ -19,17 +22,17 @@ import av
 import numpy as np
 
 from rvm_render.errors import MediaError, UnsupportedFormatError
-from rvm_render.media.commit import PartialFile
+from rvm_render.media.commit import PartialFile, output_error, writing_to
 from rvm_render.media.probe import MediaInfo
 from rvm_render.media.timecode import timecode_after
-from rvm_render.media.writers.output import OutputFormat, WrittenOutput
+from rvm_render.media.writers.output import OutputFormat, WrittenOutput, colour_of
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ContainerWriter", "AudioCopy", "frame_from_planes", "BT709_TAGS"]
+__all__ = ["ContainerWriter", "AudioCopy", "frame_from_planes", "LIMITED_RANGE"]
 
-#: AVColorPrimaries / AVColorTransferCharacteristic / AVColorSpace = BT.709, AVColorRange = MPEG.
-BT709_TAGS: dict[str, int] = {"color_primaries": 1, "color_trc": 1, "colorspace": 1, "color_range": 1}
+#: AVColorRange of every movie deliverable: MPEG (limited).
+LIMITED_RANGE = 1
 
 
 def frame_from_planes(planes: list[np.ndarray], pix_fmt: str) -> av.VideoFrame:
@@ -155,7 +158,9 @@ class ContainerWriter:
         self._closed = False
         self._audio: AudioCopy | None = None
         self._time_base = Fraction(1) / info.rate
-        self._output = av.open(str(self._partial.path), "w", options=container_options or {})
+        self.colour = colour_of(info)
+        with writing_to(final_path):
+            self._output = av.open(str(self._partial.path), "w", options=container_options or {})
         try:
             self._stream = self._add_video_stream(codec, pix_fmt, options, fixed_quantiser)
             if copy_audio and info.has_audio and not info.is_sequence:
@@ -185,8 +190,9 @@ class ContainerWriter:
         ctx.sample_aspect_ratio = info.pixel_aspect
         ctx.thread_type = "AUTO"
         ctx.thread_count = 0
-        for name, value in BT709_TAGS.items():
+        for name, value in self.colour.codec_tags().items():
             setattr(ctx, name, value)
+        ctx.color_range = LIMITED_RANGE
         if fixed_quantiser is not None:  # constant quality, no per-slice rate search (ffmpeg -q:v)
             ctx.global_quality = fixed_quantiser
             ctx.qscale = True
@@ -290,7 +296,7 @@ class ContainerWriter:
     def _mux(self, packets: list[av.Packet]) -> None:
         try:
             self._output.mux(packets)
+        except OSError as err:  # PyAV's errno errors are OSErrors too: disk full, I/O error
+            raise output_error(self.final_path, err) from err
         except av.error.FFmpegError as err:
-            raise MediaError(
-                f"cannot write '{self._partial.path}': {err}; check free disk space and permissions"
-            ) from err
+            raise MediaError(f"cannot write '{self._partial.path}': {err}; report this with the input file") from err

@@ -1,7 +1,8 @@
 """OpenEXR sequence (``<stem>_matte.%06d.exr``): half-float RGBA frames for compositing.
 
 Channels ``R``, ``G``, ``B``, ``A`` as HALF, ZIP compression (lossless, 16 scanlines a
-block: fast to read in Nuke, Resolve, Fusion), scanline image. R, G, B are the straight
+block: fast to read in Nuke, Resolve, Fusion), scanline image, ``chromaticities`` of the
+source's primaries (BT.709 when untagged). R, G, B are the straight
 (unpremultiplied) foreground exactly as the model gives it (display-referred R'G'B', not
 linearised); A is the matte. Set the Read node to "unpremultiplied" (Nuke: uncheck
 "premultiplied") or premultiply downstream. Written with the OpenEXR library, never FFmpeg.
@@ -14,8 +15,10 @@ from pathlib import Path
 import numpy as np
 import OpenEXR
 
+from rvm_render.media.colour import chromaticities_of
+from rvm_render.media.commit import output_error
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.writers.output import OutputFormat
+from rvm_render.media.writers.output import OutputFormat, colour_of
 from rvm_render.media.writers.sequence import SequenceWriter
 
 __all__ = ["ExrWriter", "COMPRESSION"]
@@ -34,6 +37,7 @@ class ExrWriter(SequenceWriter):
             "compression": COMPRESSION,
             "type": OpenEXR.scanlineimage,
             "pixelAspectRatio": float(info.pixel_aspect),
+            "chromaticities": chromaticities_of(colour_of(info).primaries),
         }
 
     def prepare(self, fgr: np.ndarray, pha: np.ndarray) -> dict[str, np.ndarray]:
@@ -45,4 +49,7 @@ class ExrWriter(SequenceWriter):
         }
 
     def encode_file(self, path: Path, payload: dict[str, np.ndarray]) -> None:
-        OpenEXR.File(dict(self._header), payload, num_threads=1).write(str(path))
+        try:
+            OpenEXR.File(dict(self._header), payload, num_threads=1).write(str(path))
+        except RuntimeError as err:  # the binding reports I/O failures as RuntimeError
+            raise output_error(path, err) from err

@@ -1,4 +1,4 @@
-"""What a writer is: the deliverable formats, their file names, and the writer protocol."""
+"""What a writer is: the deliverable formats, their file names, their colour, and the writer protocol."""
 
 from __future__ import annotations
 
@@ -9,7 +9,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["OutputFormat", "WrittenOutput", "MatteWriter", "output_path"]
+from rvm_render.media.colour import OutputColour, output_colour_for
+from rvm_render.media.frame_pattern import escaped
+from rvm_render.media.probe import MediaInfo
+
+__all__ = ["OutputFormat", "WrittenOutput", "MatteWriter", "output_path", "colour_of"]
 
 
 class OutputFormat(str, Enum):
@@ -23,6 +27,11 @@ class OutputFormat(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @property
+    def is_sequence(self) -> bool:
+        """Whether the deliverable is numbered frame files (its path is a printf pattern)."""
+        return "%" in _SUFFIXES[self]
 
 
 # File name after the stem; sequences are printf patterns numbered by source frame number.
@@ -40,8 +49,15 @@ def output_path(fmt: OutputFormat, output_dir: Path, stem: str) -> Path:
 
     ``<stem>_matte.mov`` (ProRes 4444 RGBA), ``<stem>_alpha.mov`` (ProRes 422 HQ grey matte),
     ``<stem>_comp.mp4`` (H.264 composite), ``<stem>_matte.%06d.exr`` / ``.png`` (RGBA frames).
+    In a pattern a ``%`` of the stem is escaped (``take 100%%_matte.%06d.exr``).
     """
-    return Path(output_dir) / f"{stem}{_SUFFIXES[OutputFormat(fmt)]}"
+    fmt = OutputFormat(fmt)
+    return Path(output_dir) / f"{escaped(stem) if fmt.is_sequence else stem}{_SUFFIXES[fmt]}"
+
+
+def colour_of(info: MediaInfo) -> OutputColour:
+    """The primaries, transfer and matrix the deliverables of ``info`` carry (its own, BT.709 if untagged)."""
+    return output_colour_for(info.colorspace, info.color_primaries, info.color_trc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,8 @@
 """ProRes 4444 with alpha (``<stem>_matte.mov``): the compositing deliverable for NLEs and Nuke.
 
 Apple ProRes 4444 (prores_ks, profile 4444, vendor ``apl0``), 10-bit Y'CbCrA 4:4:4
-(``yuva444p10le``), tagged BT.709 primaries / transfer / matrix, limited range. Colour is the
+(``yuva444p10le``), tagged with the source's primaries / transfer / matrix (BT.709 when it
+has none), limited range. Colour is the
 straight (unpremultiplied) foreground, alpha is the matte on the full 10-bit scale
 (``round(pha * 1023)``); Y'CbCr comes from :func:`rvm_render.media.colour.rgb_to_ycbcr`.
 Audio is copied from the source and the source timecode is kept (a tmcd track).
@@ -54,5 +55,5 @@ class ProRes4444Writer(ContainerWriter):
         )
 
     def video_frame(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> av.VideoFrame:
-        ycbcr = colour.rgb_to_ycbcr(fgr, colorspace="bt709", color_range="tv", bit_depth=10)
+        ycbcr = colour.rgb_to_ycbcr(fgr, colorspace=self.colour.matrix, color_range="tv", bit_depth=10)
         return frame_from_planes([ycbcr[0], ycbcr[1], ycbcr[2], alpha_codes(pha)], PIX_FMT)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rvm_render.errors import MediaError
-from rvm_render.media.commit import PartialSequence
+from rvm_render.media.commit import PartialSequence, writing_to
 from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers.output import OutputFormat, WrittenOutput
 
@@ -55,7 +55,7 @@ class SequenceWriter:
         payload = self.prepare(fgr, pha)  # converted copy: the caller may reuse its buffers
         path = self._partial.path_for(self.info.first_frame_number + frame_index)
         self._indices.append(frame_index)
-        self._pending.append(self._pool.submit(self.encode_file, path, payload))
+        self._pending.append(self._pool.submit(self._encode, path, payload))
         while len(self._pending) >= self.max_pending:
             self._pending.pop(0).result()
 
@@ -91,6 +91,10 @@ class SequenceWriter:
             self.abort()
         elif not self._closed:
             self.close()
+
+    def _encode(self, path: Path, payload: Any) -> None:
+        with writing_to(path):
+            self.encode_file(path, payload)
 
     def _drain(self) -> None:
         try:
