@@ -2,6 +2,10 @@
 
 Parses argv, sets up logging, dispatches to one module per subcommand, and turns every
 :class:`~rvm_render.errors.RvmRenderError` into ``error: <message>`` and its exit code.
+
+SIGTERM (what farm managers, ``timeout`` and service managers send) stops a run exactly as
+Ctrl-C does: the signal is raised in the main thread as ``KeyboardInterrupt``, unfinished
+outputs are removed on the way out, and the exit code is ``128 + signal`` (143; Ctrl-C: 130).
 """
 
 from __future__ import annotations
@@ -9,8 +13,11 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from rvm_render import __version__
 from rvm_render.cli import assemble, farm, matte, segment
@@ -18,7 +25,8 @@ from rvm_render.errors import RvmRenderError
 
 __all__ = ["main", "build_parser"]
 
-EXIT_INTERRUPTED = 130
+#: Exit code after Ctrl-C: 128 + SIGINT, as shells report it.
+EXIT_INTERRUPTED = 128 + signal.SIGINT
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,23 +84,45 @@ def keep_freed_memory() -> None:
     libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
+@contextmanager
+def _sigterm_interrupts(received: list[int]) -> Iterator[None]:
+    """While inside, SIGTERM raises ``KeyboardInterrupt`` in the main thread (and is noted in ``received``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        received.append(signum)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut the clean-up short
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``rvm-render`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     keep_freed_memory()
+    received: list[int] = []
     try:
-        args = build_parser().parse_args(argv)
-        _configure_logging(args.verbose, args.quiet)
-        return int(args.run(args))
+        with _sigterm_interrupts(received):
+            args = build_parser().parse_args(argv)
+            _configure_logging(args.verbose, args.quiet)
+            return int(args.run(args))
     except RvmRenderError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
+        what = "terminated (SIGTERM)" if received else "interrupted"
         print(
-            "error: interrupted; unfinished outputs were removed (run the same command again to resume"
+            f"error: {what}; unfinished outputs were removed (run the same command again to resume"
             " a segmented render)",
             file=sys.stderr,
         )
-        return EXIT_INTERRUPTED
+        return 128 + received[0] if received else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

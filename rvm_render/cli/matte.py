@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from rvm_render.cli.options import (
@@ -28,22 +29,23 @@ from rvm_render.cli.options import (
 from rvm_render.cli.progress import ProgressBar
 from rvm_render.engine import Matter, open_matter
 from rvm_render.engine.weights import resolve_weights_path
-from rvm_render.errors import ConfigError, JobError, MediaError, OutputExistsError
+from rvm_render.errors import ConfigError, JobError, MediaError, OutputError, OutputExistsError
 from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
 from rvm_render.jobs.checkpoint import WorkDir
 from rvm_render.jobs.ray_executor import run_segments_on_ray
 from rvm_render.jobs.runner import prepare_work_dir, render_segmented, work_dir_for
 from rvm_render.jobs.scheduler import MatterSpec, local_worker_slots, run_segments_locally
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
-from rvm_render.media.probe import probe
+from rvm_render.media.commit import output_error
+from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
 from rvm_render.pipeline.progress import ProgressCallback
-from rvm_render.pipeline.render import frame_range
+from rvm_render.pipeline.render import clip_stem, frame_range
 
 log = logging.getLogger(__name__)
 
 #: Errors that belong to one input: it is reported in one line and the run goes on.
-_INPUT_ERRORS = (MediaError, OutputExistsError, ConfigError, JobError)
+_INPUT_ERRORS = (MediaError, OutputExistsError, OutputError, ConfigError, JobError)
 
 __all__ = ["add_parser", "run"]
 
@@ -55,15 +57,19 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="matte clips into ProRes 4444 / EXR / matte / composite deliverables",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Matte each INPUT (a video file, or an image sequence as name.%%04d.png or name.####.png)\n"
-            "and write the selected deliverables plus OUTDIR/<stem>.rvm.json, which lists them.\n"
-            "Outputs are written under temporary names and appear only when complete.\n\n"
+            "Matte each INPUT (a video file, or an image sequence as name.%04d.png, name.####.png or\n"
+            "one of its frames) and write the selected deliverables plus OUTDIR/<stem>.rvm.json,\n"
+            "which lists them. Outputs are written under temporary names and appear only when\n"
+            "complete; SIGTERM and Ctrl-C remove them. An image sequence keeps its frame numbers:\n"
+            "a plate numbered 1001-1100 gives mattes numbered 1001-1100, and --frames takes them.\n\n"
             f"Formats:\n{formats_help}"
         ),
         epilog=(
             "Downsample ratio: the network sees the frame scaled by this ratio and the guided-filter\n"
-            "refiner restores full resolution. 'auto' keeps the scaled long side within 256-512 px\n"
-            "(0.25 for 4K, 0.375-0.5 for HD); raise it for small subjects, lower it for close-ups.\n\n"
+            "refiner restores full resolution. 'auto' scales the long side to at most 512 px, in steps\n"
+            "of 1/32: 0.375 for 1280x720, 0.25 for 1920x1080, 0.125 for 3840x2160, the official RVM\n"
+            "guide's ratios for portrait shots. For full-body shots that guide suggests 0.6 / 0.4 / 0.2;\n"
+            "raise it for small or distant subjects.\n\n"
             "Weights are looked for in: --weights, $RVM_RENDER_WEIGHTS, 'weights' in config.yaml,\n"
             "then the user cache dir. Accepted: official rvm_mobilenetv3.pth / rvm_resnet50.pth, or a\n"
             "TensorFlow.js model.json folder.\n\n"
@@ -138,30 +144,29 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _segmented(args: argparse.Namespace, request: RenderRequest) -> bool:
+def _segmented(args: argparse.Namespace, request: RenderRequest, info: MediaInfo) -> bool:
     """Whether to render in segments: asked for, longer than one segment, or resuming one."""
     if args.segment_frames == 0:
         return False
     if args.segment_frames is not None or args.work_dir is not None or args.mode is not None:
         return True
-    info = probe(request.input_path)
     first, last = frame_range(request, info)
     return last - first + 1 > DEFAULT_SEGMENT_FRAMES or work_dir_for(request, info).exists()
 
 
 def _render_one(
     args: argparse.Namespace,
-    request: RenderRequest,
+    clip: _Input,
     settings: RenderSettings,
     matter: Matter,
     weights: Path,
     progress: ProgressCallback | None,
 ) -> RenderResult:
-    if not _segmented(args, request):
-        return render_clip(request, settings, matter, on_progress=progress)
+    if not _segmented(args, clip.request, clip.info):
+        return render_clip(clip.request, settings, matter, on_progress=progress, info=clip.info)
     policy = _segment_policy(args)
     return render_segmented(
-        request,
+        clip.request,
         settings,
         matter,
         policy,
@@ -170,6 +175,7 @@ def _render_one(
         on_progress=progress,
         weights_path=weights,
         keep_work_dir=args.keep_work_dir,
+        info=clip.info,
     )
 
 
@@ -183,7 +189,7 @@ def _distributed(args: argparse.Namespace) -> bool:
 
 def _render_distributed(
     args: argparse.Namespace,
-    requests: list[RenderRequest],
+    clips: list[_Input],
     settings: RenderSettings,
     matter: Matter,
     weights: Path,
@@ -196,16 +202,17 @@ def _render_distributed(
     policy = _segment_policy(args)
     planned: list[WorkDir] = []
     failed = 0
-    for request in requests:
+    for clip in clips:
         try:
             work = prepare_work_dir(
-                request,
+                clip.request,
                 settings,
                 matter,
                 policy,
                 mode=args.mode or "parallel",
                 work_dir=args.work_dir,
                 weights_path=weights,
+                info=clip.info,
             )
             check_outputs_free(work, overwrite=args.overwrite)
         except _INPUT_ERRORS as err:
@@ -226,6 +233,51 @@ def _render_distributed(
     return results, failed
 
 
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """One INPUT of the run, probed."""
+
+    request: RenderRequest
+    info: MediaInfo
+
+
+def _probed(requests: list[RenderRequest]) -> tuple[list[_Input], int]:
+    """Probe every input once, up front; an unreadable one is reported in one line and left out.
+
+    Returns:
+        The readable inputs and the number that failed.
+    """
+    clips: list[_Input] = []
+    failed = 0
+    for request in requests:
+        try:
+            clips.append(_Input(request, probe(request.input_path)))
+        except MediaError as err:
+            failed += 1
+            print(f"error: {err}", file=sys.stderr)
+    return clips, failed
+
+
+def _check_distinct_names(clips: list[_Input], output_dir: Path) -> None:
+    """Refuse a run in which two inputs would write the same deliverables (same stem, one OUTDIR).
+
+    Stems are compared without case: they clash on macOS and Windows file systems and shares.
+
+    Raises:
+        ConfigError: naming both inputs and how to resolve it.
+    """
+    seen: dict[str, Path] = {}
+    for clip in clips:
+        stem = clip_stem(clip.info)
+        other = seen.get(stem.casefold())
+        if other is not None:
+            raise ConfigError(
+                f"inputs '{other}' and '{clip.request.input_path}' would both write '{output_dir / stem}_*' and "
+                f"'{stem}.rvm.json'; matte them into different output folders (-o) in separate runs, or rename one"
+            )
+        seen[stem.casefold()] = clip.request.input_path
+
+
 def run(args: argparse.Namespace) -> int:
     if _distributed(args) and args.segment_frames == 0:
         raise ConfigError("--segment-frames 0 renders in one pass on one device; drop --workers/--executor")
@@ -236,22 +288,29 @@ def run(args: argparse.Namespace) -> int:
     settings = render_settings_from(args)
     options = engine_options_from(args)
     weights = resolve_weights_path(args.weights)
-    matter = open_matter(weights, options, variant=args.variant)
     first, last = args.frames if args.frames is not None else (None, None)
     requests = [RenderRequest(path, args.output_dir, first_frame=first, last_frame=last) for path in args.inputs]
+    clips, failed = _probed(requests)
+    _check_distinct_names(clips, args.output_dir)
+    if not clips:
+        return _exit_code(failed, len(requests))
+    matter = open_matter(weights, options, variant=args.variant)
     if _distributed(args):
-        results, failed = _render_distributed(args, requests, settings, matter, weights)
+        results, unplanned = _render_distributed(args, clips, settings, matter, weights)
         for result in results:
             _report(args, result)
-        return _exit_code(failed, len(requests))
+        return _exit_code(failed + unplanned, len(requests))
     progress = None if args.quiet else ProgressBar()
-    failed = 0
-    for request in requests:
+    for clip in clips:
         try:
-            result = _render_one(args, request, settings, matter, weights, progress)
+            result = _render_one(args, clip, settings, matter, weights, progress)
         except _INPUT_ERRORS as err:
             failed += 1
             print(f"error: {err}", file=sys.stderr)
+            continue
+        except OSError as err:  # an output failure no layer below named: still one line, and the run goes on
+            failed += 1
+            print(f"error: {output_error(err.filename or args.output_dir, err)}", file=sys.stderr)
             continue
         _report(args, result)
     return _exit_code(failed, len(requests))

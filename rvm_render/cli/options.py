@@ -54,10 +54,10 @@ def parse_formats(text: str) -> tuple[OutputFormat, ...]:
 
 
 def parse_frame_range(text: str) -> tuple[int, int]:
-    """``'10-99'`` -> ``(10, 99)``, inclusive 0-based frame indices."""
+    """``'10-99'`` -> ``(10, 99)``: inclusive frame numbers (movies: 0-based; sequences: file numbers)."""
     first, sep, last = text.partition("-")
     if not sep or not first.strip().isdigit() or not last.strip().isdigit() or int(first) > int(last):
-        raise ConfigError(f"--frames: '{text}' is not FIRST-LAST (0-based, inclusive, e.g. 0-99)")
+        raise ConfigError(f"--frames: '{text}' is not FIRST-LAST (inclusive frame numbers, e.g. 0-99 or 1001-1100)")
     return int(first), int(last)
 
 
@@ -100,7 +100,8 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         type=parse_frame_range,
         default=None,
         metavar="FIRST-LAST",
-        help="render only these frames (0-based, inclusive)",
+        help="render only these frames, inclusive: 0-based for movies, the file numbers for image "
+        "sequences (e.g. 1001-1100)",
     )
     parser.add_argument(
         "--downsample-ratio",
@@ -130,7 +131,11 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         metavar="T",
         help="frames per engine call (default: 1 on CPU, 4 on CUDA)",
     )
-    parser.add_argument("--overwrite", action="store_true", help="replace existing outputs (default: refuse)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a clip's earlier render whole: its manifest and every file it lists (default: refuse)",
+    )
 
 
 def render_settings_from(args: argparse.Namespace) -> RenderSettings:

@@ -26,11 +26,17 @@ from typing import Any
 
 from rvm_render.errors import JobError, MediaError
 from rvm_render.jobs.checkpoint import CompletedSegment, RenderSpec, WorkDir
-from rvm_render.media.commit import ensure_absent, link_sequence_into_place, write_bytes_atomically
+from rvm_render.media.commit import (
+    ensure_absent,
+    ensure_sequence_absent,
+    link_sequence_into_place,
+    write_bytes_atomically,
+    writing_to,
+)
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.writers import OutputFormat, WrittenOutput, output_path
 from rvm_render.media.writers.concat import MoviePart, concat_movie_parts
-from rvm_render.pipeline.manifest import Manifest, manifest_path_for, write_manifest
+from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
 from rvm_render.pipeline.render import RenderResult
 
 log = logging.getLogger(__name__)
@@ -38,7 +44,6 @@ log = logging.getLogger(__name__)
 __all__ = ["ASSEMBLY_LOG", "assemble_outputs", "check_outputs_free"]
 
 ASSEMBLY_LOG = "assembled.json"
-SEQUENCE_FORMATS = frozenset({OutputFormat.EXR, OutputFormat.PNG})
 
 
 def _spec_of(work: WorkDir) -> RenderSpec:
@@ -65,7 +70,7 @@ def _identity(path: Path) -> list[int] | None:
 
 
 def _placed_files(fmt: OutputFormat, final: Path, first_number: int, last_number: int) -> list[Path]:
-    if fmt in SEQUENCE_FORMATS:
+    if fmt.is_sequence:
         return [_frame_file(final, first_number), _frame_file(final, last_number)]
     return [final]
 
@@ -105,7 +110,10 @@ def check_outputs_free(work: WorkDir, *, overwrite: bool) -> None:
         fmt = OutputFormat(name)
         if fmt.value in placed.entries:
             continue  # checked when assembling: reused if untouched
-        ensure_absent(_final_path(spec, fmt), overwrite=False)
+        if fmt.is_sequence:
+            ensure_sequence_absent(_final_path(spec, fmt), overwrite=False)
+        else:
+            ensure_absent(_final_path(spec, fmt), overwrite=False)
 
 
 def _segment_outputs(work: WorkDir, record: CompletedSegment, fmt: OutputFormat) -> dict[str, Any]:
@@ -199,7 +207,8 @@ def assemble_outputs(
     assert all(record is not None for record in records)
     finished: list[CompletedSegment] = [record for record in records if record is not None]
     output_dir = Path(spec.output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with writing_to(output_dir):
+        output_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = manifest_path_for(output_dir, spec.stem)
     check_outputs_free(work, overwrite=overwrite)
 
@@ -215,7 +224,7 @@ def assemble_outputs(
             log.info("%s already assembled; kept", final)
             outputs.append(WrittenOutput(fmt, final, spec.first_frame, spec.last_frame))
             continue
-        assemble = _assembled_sequence if fmt in SEQUENCE_FORMATS else _assembled_movie
+        assemble = _assembled_sequence if fmt.is_sequence else _assembled_movie
         outputs.append(assemble(work, finished, fmt, info, spec, overwrite))
         placed.record(fmt, files)
 
@@ -229,7 +238,7 @@ def assemble_outputs(
         outputs=tuple(outputs),
         segments=tuple((s.first_frame, s.last_frame) for s in work.plan.segments),
     )
-    write_manifest(manifest, manifest_path)
+    commit_manifest(manifest, manifest_path, overwrite=overwrite)
     elapsed = time.perf_counter() - started
     log.info("assembled '%s' from %d segments in %.1f s", info.path, len(finished), elapsed)
     if not keep_work_dir:

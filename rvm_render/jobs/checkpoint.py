@@ -36,6 +36,7 @@ from typing import Any
 
 from rvm_render.errors import CheckpointMismatchError, JobError, JobNotFoundError
 from rvm_render.jobs.segments import PLAN_MODES, PlanMode, Segment, SegmentPolicy, plan_segments
+from rvm_render.media.commit import writing_to
 from rvm_render.media.writers import Background
 
 __all__ = [
@@ -292,17 +293,22 @@ class CompletedSegment:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one."""
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    with writing_to(path):
+        handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                stream.write(data)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            Path(temp_name).unlink(missing_ok=True)
+            raise
     _fsync_dir(path.parent)
 
 
@@ -377,6 +383,7 @@ class WorkDir:
             CheckpointMismatchError: the folder holds a plan for another input, model,
                 settings or segmentation.
             JobError: the folder's plan.json is unreadable.
+            OutputError: the folder cannot be created or written.
         """
         folder = Path(path)
         plan_path = folder / PLAN_FILE
@@ -388,7 +395,8 @@ class WorkDir:
             log.info("resuming work dir %s: %d of %d segments done", folder,
                      len(existing.completed_segments()), len(plan.segments))
             return existing
-        folder.mkdir(parents=True, exist_ok=True)
+        with writing_to(folder):
+            folder.mkdir(parents=True, exist_ok=True)
         _write_atomic(plan_path, _json_bytes(plan.to_json()))
         log.info("new work dir %s: %d segments", folder, len(plan.segments))
         return cls(folder, plan)
@@ -563,9 +571,15 @@ class WorkDir:
         return [record.outputs for record in records if record is not None]
 
     def remove(self) -> None:
-        """Delete the work dir (after the render has been committed)."""
+        """Delete the work dir (after the render has been committed), and ``.rvm-work/`` once it is empty."""
         shutil.rmtree(self.path)
         log.info("removed work dir %s", self.path)
+        parent = self.path.parent
+        if parent.name == WORK_DIR_NAME:
+            try:
+                parent.rmdir()
+            except OSError:  # other clips' work dirs are still in it
+                pass
 
 
 def plan_for(

@@ -95,8 +95,8 @@ def ray_actor_specs(
 class SegmentActor:
     """A Ray actor holding one Matter; renders the segments it is given, one call each."""
 
-    def __init__(self, spec: MatterSpec, device: str, threads: int) -> None:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s [ray actor]: %(message)s")
+    def __init__(self, spec: MatterSpec, device: str, threads: int, log_level: int = logging.INFO) -> None:
+        logging.basicConfig(level=log_level, format="%(levelname)s %(name)s [ray actor]: %(message)s")
         if device == "cpu":
             torch.set_num_threads(max(1, threads))
         self.matter = spec.open(device)
@@ -113,6 +113,7 @@ def run_segments_on_ray(
     address: str | None = None,
     workers: int | None = None,
     on_progress: ProgressCallback | None = None,
+    log_level: int | None = None,
 ) -> list[RenderedSegment]:
     """Render every unfinished segment of ``work_dirs`` on Ray actors.
 
@@ -125,6 +126,8 @@ def run_segments_on_ray(
             else a new local one, shut down at the end.
         workers: most GPU actors, or the number of CPU actors (default 1).
         on_progress: called after each segment with the frames written (pre-roll not counted).
+        log_level: the level of Ray's own messages and of the actors' logs (default: the root
+            logger's, so ``rvm-render -q`` silences Ray's INFO lines too).
 
     Returns:
         The segments rendered now, in the order they finished (``worker`` = actor number).
@@ -141,10 +144,11 @@ def run_segments_on_ray(
     if not chains:
         log.info("every segment is already done")
         return []
+    level = logging.getLogger().getEffectiveLevel() if log_level is None else log_level
     owned = not ray.is_initialized()
     if owned:
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=True)
+            ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level=level)
         except (ConnectionError, ValueError) as err:
             raise JobError(f"cannot start or join Ray at {address or 'a new local instance'}: {err}; "
                            f"check --address (e.g. auto, or ray://HEAD:10001)") from err
@@ -154,7 +158,7 @@ def run_segments_on_ray(
                                       node_cpus=node_cpus or None)[: len(chains)]
         remote_class = ray.remote(SegmentActor)
         actors = [
-            remote_class.options(num_gpus=a.num_gpus, num_cpus=a.num_cpus).remote(spec, a.device, a.num_cpus)
+            remote_class.options(num_gpus=a.num_gpus, num_cpus=a.num_cpus).remote(spec, a.device, a.num_cpus, level)
             for a in actor_specs
         ]
         log.info("rendering %d chains on %d Ray actor(s): %s", len(chains), len(actors),

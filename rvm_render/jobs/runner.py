@@ -61,6 +61,7 @@ from rvm_render.pipeline.render import (
     frame_range,
     open_writers,
     render_frames,
+    warn_if_not_bt709,
 )
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def prepare_work_dir(
     mode: PlanMode = "sequential",
     work_dir: str | os.PathLike[str] | None = None,
     weights_path: str | os.PathLike[str] | None = None,
+    info: MediaInfo | None = None,
 ) -> WorkDir:
     """Plan a segmented render and create its work dir, or reopen the one made by the same command.
 
@@ -166,6 +168,7 @@ def prepare_work_dir(
         work_dir: default ``OUTDIR/.rvm-work/<stem>``.
         weights_path: the weights, recorded so that segment tasks find them; None: tasks use
             the usual lookup (and check the digest).
+        info: the input, when the caller has probed it already (default: probed here).
 
     Returns:
         The opened work dir.
@@ -174,8 +177,9 @@ def prepare_work_dir(
         CheckpointMismatchError: the work dir belongs to another input, model, settings or plan.
         MediaError, ConfigError: unreadable input or frame range outside it.
     """
-    info = probe(request.input_path)
+    info = probe(request.input_path) if info is None else info
     first, last = frame_range(request, info)
+    warn_if_not_bt709(info)
     spec = _spec_for(request, settings, matter, info, weights_path)
     path = work_dir_for(request, info, work_dir)
     policy = dataclasses.replace(policy, frame_multiple=settings.batch_frames)
@@ -335,6 +339,7 @@ def render_segmented(
     on_progress: ProgressCallback | None = None,
     weights_path: str | os.PathLike[str] | None = None,
     keep_work_dir: bool = False,
+    info: MediaInfo | None = None,
 ) -> RenderResult:
     """Render a clip segment by segment with checkpoints, resuming a stopped run; then assemble.
 
@@ -351,6 +356,7 @@ def render_segmented(
         on_progress: events for the whole render.
         weights_path: recorded in the plan for segment tasks (see :func:`prepare_work_dir`).
         keep_work_dir: keep the work dir after assembling (default: removed).
+        info: the input, when the caller has probed it already (default: probed here).
 
     Returns:
         As :func:`render_clip`; the manifest also lists the segments.
@@ -361,11 +367,13 @@ def render_segmented(
         MediaError, ConfigError, JobError: as the steps raise them.
     """
     started = time.perf_counter()
-    info = probe(request.input_path)
+    info = probe(request.input_path) if info is None else info
     manifest_path = manifest_path_for(request.output_dir, clip_stem(info))
     if manifest_path.exists() and not settings.overwrite:
         raise OutputExistsError(f"'{manifest_path}' exists; pass --overwrite to replace it")
-    work = prepare_work_dir(request, settings, matter, policy, mode=mode, work_dir=work_dir, weights_path=weights_path)
+    work = prepare_work_dir(
+        request, settings, matter, policy, mode=mode, work_dir=work_dir, weights_path=weights_path, info=info
+    )
     check_outputs_free(work, overwrite=settings.overwrite)
     segments = work.plan.segments
     frames_total = sum(segment.frames for segment in segments)

@@ -1,25 +1,39 @@
-"""The per-clip manifest ``OUTDIR/<stem>.rvm.json``: what was rendered, from what, into where."""
+"""The per-clip manifest ``OUTDIR/<stem>.rvm.json``: what was rendered, from what, into where.
+
+Frame fields (``first_frame``, ``last_frame``, of the render, each output and each segment) are
+frame *numbers*: for an image sequence the numbers in its file names (a plate starting at 1001
+gives ``first_frame`` 1001, and ``path % first_frame`` names the first EXR), for a movie the
+0-based frame index. Paths are absolute; a sequence's ``path`` is a printf pattern (``%%`` for
+a literal ``%``).
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rvm_render.media.commit import write_bytes_atomically
+from rvm_render.media.commit import remove_sequence, write_bytes_atomically, writing_to
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.writers import WrittenOutput
+from rvm_render.media.writers import OutputFormat, WrittenOutput, output_path
 
-__all__ = ["Manifest", "manifest_path_for", "write_manifest", "MANIFEST_SUFFIX"]
+log = logging.getLogger(__name__)
+
+__all__ = ["Manifest", "manifest_path_for", "write_manifest", "commit_manifest", "MANIFEST_SUFFIX"]
 
 MANIFEST_SUFFIX = ".rvm.json"
 
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
-    """Everything a downstream tool needs to find and trust one clip's mattes."""
+    """Everything a downstream tool needs to find and trust one clip's mattes.
+
+    Frame fields here are 0-based indices into ``info``, as everywhere inside rvm_render;
+    :meth:`to_json` writes them as frame numbers.
+    """
 
     info: MediaInfo
     first_frame: int
@@ -33,11 +47,12 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         rate = self.info.rate
+        number = self.info.frame_number
         document: dict[str, Any] = {
             "input": os.path.abspath(self.info.path),
             "frames": self.last_frame - self.first_frame + 1,
-            "first_frame": self.first_frame,
-            "last_frame": self.last_frame,
+            "first_frame": number(self.first_frame),
+            "last_frame": number(self.last_frame),
             "fps": f"{rate.numerator}/{rate.denominator}",
             "width": self.info.width,
             "height": self.info.height,
@@ -50,14 +65,16 @@ class Manifest:
                 {
                     "format": str(output.format.value),
                     "path": os.path.abspath(output.path),
-                    "first_frame": output.first_frame,
-                    "last_frame": output.last_frame,
+                    "first_frame": number(output.first_frame),
+                    "last_frame": number(output.last_frame),
                 }
                 for output in self.outputs
             ],
         }
         if self.segments:
-            document["segments"] = [{"first_frame": first, "last_frame": last} for first, last in self.segments]
+            document["segments"] = [
+                {"first_frame": number(first), "last_frame": number(last)} for first, last in self.segments
+            ]
         return document
 
 
@@ -69,4 +86,42 @@ def write_manifest(manifest: Manifest, path: Path) -> Path:
     """Write ``manifest`` as indented JSON under a temp name and rename it into place."""
     text = json.dumps(manifest.to_json(), indent=2) + "\n"
     write_bytes_atomically(path, text.encode("utf-8"))
+    return path
+
+
+def _earlier_outputs(path: Path) -> list[tuple[OutputFormat, str]]:
+    """(format, absolute path) of each output an existing manifest lists; none if it is unreadable."""
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+        return [(OutputFormat(entry["format"]), str(entry["path"])) for entry in document.get("outputs", [])]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return []
+
+
+def commit_manifest(manifest: Manifest, path: Path, *, overwrite: bool) -> Path:
+    """Write a render's manifest; with ``overwrite``, retire what the clip's earlier render left.
+
+    Overwriting a clip replaces its earlier render whole: every deliverable the earlier
+    manifest lists that this render did not write again (another format, e.g. a ProRes from a
+    run with other ``--formats``) is deleted once the new manifest is in place, so the folder
+    holds exactly what the manifest lists. Only files at this clip's own output names are
+    touched. (Frames of a sequence written again were already replaced whole when it was
+    committed.)
+    """
+    earlier = _earlier_outputs(path) if overwrite and path.exists() else []
+    write_manifest(manifest, path)
+    kept = {os.path.abspath(output.path) for output in manifest.outputs}
+    stem = path.name[: -len(MANIFEST_SUFFIX)]
+    for fmt, old_path in earlier:
+        own_name = os.path.abspath(output_path(fmt, path.parent, stem))
+        if old_path in kept or old_path != own_name:
+            continue
+        if fmt.is_sequence:
+            removed = remove_sequence(Path(old_path))
+        else:
+            with writing_to(old_path):
+                removed = int(os.path.lexists(old_path))
+                Path(old_path).unlink(missing_ok=True)
+        if removed:
+            log.warning("removed %s of the earlier render of '%s' (--overwrite replaces it whole)", old_path, stem)
     return path

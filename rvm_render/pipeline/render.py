@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +13,9 @@ import torch
 
 from rvm_render.engine.matter import Matter
 from rvm_render.errors import ConfigError, OutputExistsError, UnreadableMediaError
+from rvm_render.media.colour import non_bt709_reason
+from rvm_render.media.commit import writing_to
+from rvm_render.media.frame_pattern import frame_field, unescaped
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.reader import open_reader
 from rvm_render.media.writers import (
@@ -23,7 +25,7 @@ from rvm_render.media.writers import (
     WrittenOutput,
     open_writer,
 )
-from rvm_render.pipeline.manifest import Manifest, manifest_path_for, write_manifest
+from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 from rvm_render.pipeline.stages import run_stages
 
@@ -40,6 +42,7 @@ __all__ = [
     "clip_stem",
     "frame_range",
     "infer_steps",
+    "warn_if_not_bt709",
 ]
 
 DEFAULT_FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR)
@@ -74,7 +77,11 @@ class RenderSettings:
 
 @dataclass(frozen=True, slots=True)
 class RenderRequest:
-    """One clip to matte, optionally a range of it (inclusive, 0-based frame indices)."""
+    """One clip to matte, optionally a range of it by frame number (inclusive).
+
+    Frame numbers are those users see: for an image sequence the numbers in its file names
+    (``shot.1001.exr`` is frame 1001), for a movie the 0-based frame index.
+    """
 
     input_path: Path
     output_dir: Path
@@ -99,24 +106,51 @@ class RenderResult:
 
 
 def clip_stem(info: MediaInfo) -> str:
-    """The name outputs are based on: the file stem, or a sequence name without its frame field."""
+    """The name outputs are based on: the file stem, or a sequence name without its frame field.
+
+    ``shot.%04d.exr`` -> ``shot``, ``plate_%04d_v2.dpx`` -> ``plate_v2``; a still image keeps its
+    stem. The stem is literal text (``take 100%``); output patterns escape it.
+    """
     if not info.is_sequence:
         return info.path.stem
-    name = re.sub(r"(%0?\d*d|#+|\d+)$", "", Path(info.path.stem).name)
-    return name.rstrip("._-") or "sequence"
+    name = info.path.name
+    extension = Path(unescaped(name)).suffix
+    field = frame_field(name)
+    if field is None:
+        return unescaped(name)[: len(unescaped(name)) - len(extension)] or "image"
+    after = field.suffix(name)
+    return (field.prefix(name).rstrip("._-") + after[: len(after) - len(extension)]) or "sequence"
 
 
 def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
-    """The request's inclusive frame range, defaulting to the whole clip.
+    """The request's inclusive range as 0-based frame indices, defaulting to the whole clip.
 
     Raises:
         ConfigError: the range lies outside the clip.
     """
-    first = 0 if request.first_frame is None else request.first_frame
-    last = info.frames - 1 if request.last_frame is None else request.last_frame
-    if not 0 <= first <= last < info.frames:
-        raise ConfigError(f"frames: {first}-{last} is outside '{info.path.name}' (frames 0-{info.frames - 1})")
-    return first, last
+    first = info.first_frame_number if request.first_frame is None else request.first_frame
+    last = info.last_frame_number if request.last_frame is None else request.last_frame
+    if not info.first_frame_number <= first <= last <= info.last_frame_number:
+        raise ConfigError(
+            f"frames: {first}-{last} is outside '{info.path.name}', which holds frames "
+            f"{info.first_frame_number}-{info.last_frame_number}; pick --frames within them"
+        )
+    return info.frame_index(first), info.frame_index(last)
+
+
+def warn_if_not_bt709(info: MediaInfo) -> None:
+    """Warn (once per clip: call it when a render is planned) when the source is not SDR BT.709.
+
+    RVM was trained on SDR BT.709 video; HDR (PQ, HLG), wide-gamut or linear material is matted
+    as it is, usually less accurately. Its outputs keep the source's colour tags.
+    """
+    reason = non_bt709_reason(info.color_primaries, info.color_trc)
+    if reason is not None:
+        log.warning(
+            "'%s' is not SDR BT.709 (%s): the network was trained on SDR BT.709 video, so its mattes may be "
+            "less accurate; outputs keep the source's colour tags",
+            info.path, reason,
+        )
 
 
 def infer_steps(matter: Matter) -> list[Callable[[Any], Any]]:
@@ -235,28 +269,40 @@ def render_clip(
     settings: RenderSettings,
     matter: Matter,
     on_progress: ProgressCallback | None = None,
+    *,
+    info: MediaInfo | None = None,
 ) -> RenderResult:
     """Matte one clip into every deliverable of ``settings`` and write its manifest.
 
     Outputs are written under temp names and renamed only when every deliverable of the
-    clip is complete; on any error or interrupt the temps are removed.
+    clip is complete; on any error or interrupt the temps are removed. With
+    ``settings.overwrite`` the clip's earlier render is replaced whole (see
+    :func:`~rvm_render.pipeline.manifest.commit_manifest`).
+
+    Args:
+        info: the input as :func:`~rvm_render.media.probe.probe` describes it, when the caller
+            has probed it already (default: probed here).
 
     Raises:
         MediaError: The input cannot be read (missing, corrupt, truncated, not video).
         OutputExistsError: An output exists and ``settings.overwrite`` is False.
+        OutputError: An output cannot be written (folder missing or read-only, disk full).
         ConfigError: The frame range lies outside the clip.
     """
-    info = probe(request.input_path)
+    info = probe(request.input_path) if info is None else info
     first, last = frame_range(request, info)
     frames_total = last - first + 1
     stem = clip_stem(info)
-    request.output_dir.mkdir(parents=True, exist_ok=True)
+    with writing_to(request.output_dir):
+        request.output_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = manifest_path_for(request.output_dir, stem)
     if manifest_path.exists() and not settings.overwrite:
         raise OutputExistsError(f"'{manifest_path}' exists; pass --overwrite to replace it")
 
+    warn_if_not_bt709(info)
     ratio = matter.downsample_ratio_for(info.height, info.width)
-    log.info("matting '%s': frames %d-%d at downsample ratio %.4g", info.path, first, last, ratio)
+    log.info("matting '%s': frames %d-%d at downsample ratio %.4g",
+             info.path, info.frame_number(first), info.frame_number(last), ratio)
     matter.reset()
     started = time.perf_counter()
 
@@ -287,6 +333,6 @@ def render_clip(
         downsample_ratio=ratio,
         outputs=outputs,
     )
-    write_manifest(manifest, manifest_path)
+    commit_manifest(manifest, manifest_path, overwrite=settings.overwrite)
     log.info("matted '%s': %d frames in %.1f s (%.2f fps)", info.path, frames_total, elapsed, frames_total / elapsed)
     return RenderResult(info, manifest_path, outputs, frames_total, ratio, elapsed)

@@ -75,3 +75,27 @@ def test_bad_segment_frames(text: str) -> None:
 def test_help_lists_segment_commands() -> None:
     text = build_parser().format_help()
     assert "segment" in text and "assemble" in text
+
+
+def _matte_help() -> str:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command")
+    return commands.choices["matte"].format_help()
+
+
+def test_matte_help_shows_patterns_as_typed() -> None:
+    text = _matte_help()
+    assert "name.%04d.png" in text and "%%" not in text
+
+
+@pytest.mark.parametrize(("width", "height"), [(1280, 720), (1920, 1080), (3840, 2160)])
+def test_docs_state_the_auto_ratio_the_engine_uses(width: int, height: int) -> None:
+    """`matte --help` and the README quote auto's ratio for the usual sizes: the engine's own values."""
+    from pathlib import Path
+
+    from rvm_render.engine import auto_downsample_ratio
+
+    claim = f"{auto_downsample_ratio(height, width):g} for {width}x{height}"
+    readme = (Path(__file__).parents[3] / "README.md").read_text()
+    assert claim in " ".join(_matte_help().split())
+    assert claim in " ".join(readme.split())
