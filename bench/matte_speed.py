@@ -1,6 +1,6 @@
 """Matting speed and memory on 05_default_juggle.mp4 at ratio 0.375, measured in one run.
 
-    python bench/matte_speed.py [--shared DIR] [--frames N]
+    python bench/matte_speed.py [--shared DIR] [--frames N] [--e2e-frames N]
 
 Measures, on this machine and in this run:
   (a) model-only fps of an official-style reference: our MattingNetwork in eager fp32, not
@@ -11,14 +11,18 @@ Measures, on this machine and in this run:
       (b2) its steps overlapped on threads as the pipeline runs them, with no writers;
       both with the default threads per step, and again with 2 (b1', b2'); the fastest of
       the four is "own model-only";
-  (c) end-to-end fps and peak RSS of ``rvm-render matte --formats prores4444,alpha`` over the
-      whole clip, process start to exit (a subprocess, its process tree polled with psutil);
-      median of --e2e-repeats runs;
-The bench process keeps freed memory mapped as ``rvm-render`` does (``keep_freed_memory``).
-  (d) peak RSS of the same command on the first 60 frames, to show memory stays flat.
-The official-RVM baseline figures (4.5 fps end to end, 5.7 fps model only, 1.1 GiB) are quoted
-from issue 2, not measured here. The shared data folder comes from --shared or
-$RVM_RENDER_SHARED.
+  (c) end-to-end fps and peak RSS, process start to exit (a subprocess, its process tree polled
+      with psutil), of three commands run in turn in each of --e2e-repeats rounds (median fps
+      and highest peak kept), same clip (whole, or its first --e2e-frames), weights and ratio:
+      (c1) the reference: the official RVM ``convert_video`` (alpha and composition videos),
+           as reproduced by ``bench/reference_convert_video.py`` (see its docstring);
+      (c2) ``rvm-render matte --formats alpha,comp``, the same deliverables (the composite over
+           the reference's green);
+      (c3) ``rvm-render matte --formats prores4444,alpha``, the professional deliverables;
+  (d) peak RSS of (c3) on the first 60 frames, to show memory stays flat.
+Every ratio printed is between figures measured in this run. The bench process keeps freed
+memory mapped as ``rvm-render`` does (``keep_freed_memory``); the subprocesses set up their own.
+The shared data folder comes from --shared or $RVM_RENDER_SHARED.
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import av
@@ -48,11 +54,13 @@ WEIGHTS = Path("models/rvm_mobilenetv3_tfjs_uint8")
 RATIO = 0.375
 FLAT_FRAMES = 60
 WARMUP_FRAMES = 3
-# From issue 2: official RVM convert_video on this 2-core CPU (not measured here).
-ISSUE_E2E_FPS = 4.5
-ISSUE_MODEL_FPS = 5.7
-ISSUE_PEAK_RSS_GIB = 1.1
+REFERENCE_SCRIPT = Path(__file__).with_name("reference_convert_video.py")
+REFERENCE_GREEN = "#78ff9b"  # convert_video's composition background, (120, 255, 155)
+REFERENCE = "reference convert_video"
+ALPHA_COMP = "rvm-render (alpha,comp)"
+PRORES_ALPHA = "rvm-render (prores4444,alpha)"
 GIB = 1 << 30
+LABEL_WIDTH = 70
 
 
 def decoded_frames(clip: Path, count: int) -> list[DecodedFrame]:
@@ -121,17 +129,36 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
-def end_to_end(shared: Path, frames: int | None) -> tuple[float, int]:
-    """Run ``rvm-render matte`` once; return (fps over the frames rendered, peak tree RSS)."""
-    cli = Path(sys.executable).with_name("rvm-render")
-    out_dir = Path(tempfile.mkdtemp(prefix="rvm-bench-"))
+def rvm_render_command(shared: Path, out_dir: Path, formats: str, frames: int | None) -> list[str]:
+    """``rvm-render -q matte`` of the clip into ``out_dir``; a comp goes over the reference's green."""
     command = [
-        str(cli), "-q", "matte", str(shared / CLIP), "-o", str(out_dir),
-        "--weights", str(shared / WEIGHTS), "--formats", "prores4444,alpha",
+        str(Path(sys.executable).with_name("rvm-render")), "-q", "matte", str(shared / CLIP), "-o", str(out_dir),
+        "--weights", str(shared / WEIGHTS), "--formats", formats,
         "--downsample-ratio", str(RATIO), "--overwrite",
     ]  # fmt: skip
+    if "comp" in formats.split(","):
+        command += ["--background", REFERENCE_GREEN]
     if frames is not None:
         command += ["--frames", f"0-{frames - 1}"]
+    return command
+
+
+def reference_command(shared: Path, out_dir: Path, frames: int | None) -> list[str]:
+    """The official ``convert_video`` as reproduced by ``reference_convert_video.py``, into ``out_dir``."""
+    command = [
+        sys.executable, str(REFERENCE_SCRIPT), str(shared / CLIP),
+        "--weights", str(shared / WEIGHTS), "--downsample-ratio", str(RATIO),
+        "--alpha", str(out_dir / "pha.mp4"), "--composition", str(out_dir / "com.mp4"),
+    ]  # fmt: skip
+    if frames is not None:
+        command += ["--frames", str(frames)]
+    return command
+
+
+def end_to_end(command_for: Callable[[Path], list[str]], frames: int) -> tuple[float, int]:
+    """Run ``command_for(out_dir)`` once, start to exit; return (fps over ``frames``, peak tree RSS)."""
+    out_dir = Path(tempfile.mkdtemp(prefix="rvm-bench-"))
+    command = command_for(out_dir)
     try:
         started = time.perf_counter()
         process = psutil.Popen(command)
@@ -141,10 +168,10 @@ def end_to_end(shared: Path, frames: int | None) -> tuple[float, int]:
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         if process.returncode != 0:
-            raise SystemExit(f"rvm-render exited with {process.returncode}: {' '.join(command)}")
+            raise SystemExit(f"exited with {process.returncode}: {' '.join(command)}")
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
-    return (frames or clip_frames(shared / CLIP)) / elapsed, peak
+    return frames / elapsed, peak
 
 
 def clip_frames(clip: Path) -> int:
@@ -158,7 +185,9 @@ def main() -> None:
                         help="shared data folder (default: $RVM_RENDER_SHARED)")  # fmt: skip
     parser.add_argument("--frames", type=int, default=40, help="frames for the model-only runs (default 40)")
     parser.add_argument("--repeats", type=int, default=3, help="model-only repeats, interleaved (median kept)")
-    parser.add_argument("--e2e-repeats", type=int, default=3, help="end-to-end runs (median kept)")
+    parser.add_argument("--e2e-repeats", type=int, default=3, help="end-to-end rounds, commands in turn (median kept)")
+    parser.add_argument("--e2e-frames", type=int, default=None,
+                        help="end-to-end runs on the first N frames only (default: the whole clip)")  # fmt: skip
     args = parser.parse_args()
     if args.shared is None:
         parser.error("pass --shared DIR or set RVM_RENDER_SHARED")
@@ -189,41 +218,55 @@ def main() -> None:
     model_fps = max(engine_medians.values())
     matter = matters["auto"]
 
-    e2e_runs = [end_to_end(shared, None) for _ in range(args.e2e_repeats)]
-    e2e_fps = statistics.median(fps for fps, _ in e2e_runs)
-    e2e_peak = max(peak for _, peak in e2e_runs)
-    _, short_peak = end_to_end(shared, FLAT_FRAMES)
+    e2e_frames = args.e2e_frames or clip_frames(shared / CLIP)
+    systems: dict[str, Callable[[Path], list[str]]] = {
+        REFERENCE: partial(reference_command, shared, frames=args.e2e_frames),
+        ALPHA_COMP: partial(rvm_render_command, shared, formats="alpha,comp", frames=args.e2e_frames),
+        PRORES_ALPHA: partial(rvm_render_command, shared, formats="prores4444,alpha", frames=args.e2e_frames),
+    }
+    e2e_runs: dict[str, list[tuple[float, int]]] = {name: [] for name in systems}
+    for _ in range(args.e2e_repeats):  # in turn, so machine load hits all alike
+        for name, command_for in systems.items():
+            e2e_runs[name].append(end_to_end(command_for, e2e_frames))
+    e2e_fps = {name: statistics.median(fps for fps, _ in runs) for name, runs in e2e_runs.items()}
+    e2e_peak = {name: max(peak for _, peak in runs) for name, runs in e2e_runs.items()}
+    flat_command = partial(rvm_render_command, shared, formats="prores4444,alpha", frames=FLAT_FRAMES)
+    _, short_peak = end_to_end(flat_command, FLAT_FRAMES)
 
-    total = clip_frames(shared / CLIP)
-    e2e_list = ", ".join(f"{fps:.2f}" for fps, _ in e2e_runs)
     print(f"05_default_juggle.mp4, 1280x720, ratio {RATIO}, torch threads {torch.get_num_threads()}, "
           f"engine backend {matter.backend}, {len(matter.steps())} engine steps, "
           f"auto threads/step {auto_step_threads()}")  # fmt: skip
-    print(f"{'measure':64s} {'value':>10s}")
+    print(f"{'measure':{LABEL_WIDTH}s} {'value':>10s}")
     rows = [
         (f"(a) reference model-only fps (eager, {args.frames} frames)", f"{ref_fps:10.2f}"),
         *(
             (f"(b) engine model-only fps, steps {how}, {threads} threads/step", f"{fps:10.2f}")
             for (threads, how), fps in engine_medians.items()
         ),
-        (f"(c) end-to-end fps, prores4444+alpha, {total} frames", f"{e2e_fps:10.2f}"),
-        (f"(c) peak RSS, {total} frames (GiB)", f"{e2e_peak / GIB:10.2f}"),
-        (f"(d) peak RSS, first {FLAT_FRAMES} frames (GiB)", f"{short_peak / GIB:10.2f}"),
     ]
+    for label, name in zip(("(c1)", "(c2)", "(c3)"), systems):
+        rows.append((f"{label} end-to-end fps, {name}, {e2e_frames} frames", f"{e2e_fps[name]:10.2f}"))
+        rows.append((f"{label} peak RSS, {name} (GiB)", f"{e2e_peak[name] / GIB:10.2f}"))
+    rows.append((f"(d) peak RSS, {PRORES_ALPHA}, first {FLAT_FRAMES} frames (GiB)", f"{short_peak / GIB:10.2f}"))
     for name, value in rows:
-        print(f"{name:64s} {value}")
-    print(f"(c) runs: {e2e_list} fps (median kept); model-only: median of {args.repeats}")
+        print(f"{name:{LABEL_WIDTH}s} {value}")
+    for name, runs in e2e_runs.items():
+        print(f"(c) runs, {name}: {', '.join(f'{fps:.2f}' for fps, _ in runs)} fps")
+    print(f"(c) median of {args.e2e_repeats} rounds, the three commands in turn; model-only: median of {args.repeats}")
     print()
-    print(f"end-to-end / issue baseline {ISSUE_E2E_FPS} fps        {e2e_fps / ISSUE_E2E_FPS:6.2f}x  (target >= 2)")
-    print(f"end-to-end / own model-only (best of b)   {e2e_fps / model_fps:6.2f}x  (target >= 0.8)")
-    print(f"own model-only / reference model-only        {model_fps / ref_fps:6.2f}x")
-    print(f"own model-only / issue {ISSUE_MODEL_FPS} fps              {model_fps / ISSUE_MODEL_FPS:6.2f}x")
-    print(f"reference model-only / issue {ISSUE_MODEL_FPS} fps        {ref_fps / ISSUE_MODEL_FPS:6.2f}x  "
-          "(this machine now vs the issue's)")  # fmt: skip
-    print(f"peak RSS / issue {ISSUE_PEAK_RSS_GIB} GiB                    {e2e_peak / GIB / ISSUE_PEAK_RSS_GIB:6.2f}x")
-    print(f"peak RSS whole clip / first {FLAT_FRAMES} frames         {e2e_peak / max(short_peak, 1):6.2f}x  (flat ~ 1)")
-    print(f"(baselines {ISSUE_E2E_FPS} fps / {ISSUE_MODEL_FPS} fps / {ISSUE_PEAK_RSS_GIB} GiB are quoted from issue 2, "
-          "not measured here)")  # fmt: skip
+    ratios = [
+        (f"{ALPHA_COMP} / {REFERENCE}, fps", e2e_fps[ALPHA_COMP] / e2e_fps[REFERENCE], ""),
+        (f"{PRORES_ALPHA} / {REFERENCE}, fps", e2e_fps[PRORES_ALPHA] / e2e_fps[REFERENCE], "  (target >= 2)"),
+        (f"{ALPHA_COMP} / {REFERENCE}, peak RSS", e2e_peak[ALPHA_COMP] / e2e_peak[REFERENCE], ""),
+        (f"{PRORES_ALPHA} / {REFERENCE}, peak RSS", e2e_peak[PRORES_ALPHA] / e2e_peak[REFERENCE], ""),
+        (f"{PRORES_ALPHA} end-to-end / own model-only (best of b)", e2e_fps[PRORES_ALPHA] / model_fps,
+         "  (target >= 0.8)"),
+        ("own model-only / reference model-only", model_fps / ref_fps, ""),
+        (f"peak RSS, {PRORES_ALPHA}, {e2e_frames} frames / first {FLAT_FRAMES}",
+         e2e_peak[PRORES_ALPHA] / max(short_peak, 1), "  (flat ~ 1)"),
+    ]  # fmt: skip
+    for name, ratio, note in ratios:
+        print(f"{name:{LABEL_WIDTH}s} {ratio:9.2f}x{note}")
 
 
 if __name__ == "__main__":
