@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import logging
+import os
 import signal
 import sys
 import threading
@@ -20,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from rvm_render import __version__
-from rvm_render.cli import assemble, farm, matte, segment
+from rvm_render.cli import assemble, farm, matte, segment, weights
 from rvm_render.errors import RvmRenderError
 
 __all__ = ["main", "build_parser"]
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     segment.add_parser(commands)
     assemble.add_parser(commands)
     farm.add_parser(commands)
+    weights.add_parser(commands)
     return parser
 
 
@@ -123,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 128 + received[0] if received else EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader of our output (head, less) went away: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

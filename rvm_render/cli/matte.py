@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,21 +71,28 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "of 1/32: 0.375 for 1280x720, 0.25 for 1920x1080, 0.125 for 3840x2160, the official RVM\n"
             "guide's ratios for portrait shots. For full-body shots that guide suggests 0.6 / 0.4 / 0.2;\n"
             "raise it for small or distant subjects.\n\n"
-            "Weights are looked for in: --weights, $RVM_RENDER_WEIGHTS, 'weights' in config.yaml,\n"
-            "then the user cache dir. Accepted: official rvm_mobilenetv3.pth / rvm_resnet50.pth, or a\n"
-            "TensorFlow.js model.json folder.\n\n"
+            "Weights are looked for in: --weights, $RVM_RENDER_WEIGHTS, 'weights' in config.yaml, the\n"
+            "user cache dir, then the weights shipped with rvm_render (the published RVM MobileNetV3);\n"
+            "'rvm-render weights' shows which a run uses and why. Accepted: official rvm_mobilenetv3.pth /\n"
+            "rvm_resnet50.pth, or a TensorFlow.js model.json folder.\n\n"
             "Long clips: a clip longer than --segment-frames is rendered in segments, each\n"
             "checkpointed in the work dir (default OUTDIR/.rvm-work/<stem>); after a crash, Ctrl-C\n"
             "or kill, run the same command again to resume from the last finished segment. The\n"
             "result is identical to an uninterrupted run and, in sequential mode, to one pass.\n\n"
             "Examples:\n"
+            "  rvm-render matte interview.mov                       # interview_matte.mov + EXRs beside it\n"
             "  rvm-render matte interview.mov -o mattes --formats prores4444,exr --downsample-ratio auto\n"
             "  rvm-render matte feature.mov -o mattes --segment-frames 2880 --work-dir /scratch/feature"
         ),
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path, help="clips to matte")
     parser.add_argument(
-        "-o", "--output-dir", required=True, type=Path, metavar="OUTDIR", help="folder for the deliverables"
+        "-o",
+        "--output-dir",
+        type=Path,
+        default=None,
+        metavar="OUTDIR",
+        help="folder for the deliverables (default: beside each input, as <clip folder>/<stem>_matte.mov ...)",
     )
     add_render_options(parser)
     segments = parser.add_argument_group("segments and resume")
@@ -258,24 +266,26 @@ def _probed(requests: list[RenderRequest]) -> tuple[list[_Input], int]:
     return clips, failed
 
 
-def _check_distinct_names(clips: list[_Input], output_dir: Path) -> None:
-    """Refuse a run in which two inputs would write the same deliverables (same stem, one OUTDIR).
+def _check_distinct_names(clips: list[_Input]) -> None:
+    """Refuse a run in which two inputs would write the same deliverables (same stem, same folder).
 
     Stems are compared without case: they clash on macOS and Windows file systems and shares.
 
     Raises:
         ConfigError: naming both inputs and how to resolve it.
     """
-    seen: dict[str, Path] = {}
+    seen: dict[tuple[str, str], Path] = {}
     for clip in clips:
         stem = clip_stem(clip.info)
-        other = seen.get(stem.casefold())
+        output_dir = clip.request.output_dir
+        key = (os.path.abspath(output_dir), stem.casefold())
+        other = seen.get(key)
         if other is not None:
             raise ConfigError(
                 f"inputs '{other}' and '{clip.request.input_path}' would both write '{output_dir / stem}_*' and "
                 f"'{stem}.rvm.json'; matte them into different output folders (-o) in separate runs, or rename one"
             )
-        seen[stem.casefold()] = clip.request.input_path
+        seen[key] = clip.request.input_path
 
 
 def run(args: argparse.Namespace) -> int:
@@ -289,9 +299,11 @@ def run(args: argparse.Namespace) -> int:
     options = engine_options_from(args)
     weights = resolve_weights_path(args.weights)
     first, last = args.frames if args.frames is not None else (None, None)
-    requests = [RenderRequest(path, args.output_dir, first_frame=first, last_frame=last) for path in args.inputs]
+    requests = [
+        RenderRequest(path, args.output_dir or path.parent, first_frame=first, last_frame=last) for path in args.inputs
+    ]
     clips, failed = _probed(requests)
-    _check_distinct_names(clips, args.output_dir)
+    _check_distinct_names(clips)
     if not clips:
         return _exit_code(failed, len(requests))
     matter = open_matter(weights, options, variant=args.variant)
@@ -310,7 +322,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         except OSError as err:  # an output failure no layer below named: still one line, and the run goes on
             failed += 1
-            print(f"error: {output_error(err.filename or args.output_dir, err)}", file=sys.stderr)
+            print(f"error: {output_error(err.filename or clip.request.output_dir, err)}", file=sys.stderr)
             continue
         _report(args, result)
     return _exit_code(failed, len(requests))

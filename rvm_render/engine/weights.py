@@ -7,8 +7,11 @@ Where weights come from, first match wins (:func:`resolve_weights_path`):
 3. key ``weights`` of the config file named by ``RVM_RENDER_CONFIG``, else ``./config.yaml``
    (a relative path is taken relative to the config file);
 4. the user cache ``$XDG_CACHE_HOME/rvm_render/weights/`` (default ``~/.cache/...``):
-   ``rvm_mobilenetv3.pth``, ``rvm_resnet50.pth``, then a tfjs model folder.
+   ``rvm_mobilenetv3.pth``, ``rvm_resnet50.pth``, then a tfjs model folder;
+5. the weights shipped inside the package (:func:`packaged_weights_dir`): the published RVM
+   MobileNetV3 TensorFlow.js model, so a fresh install runs with no set-up.
 
+:func:`find_weights` also reports every place it looked (``rvm-render weights`` prints it).
 Nothing is downloaded. Formats (:func:`read_weights`): an official RVM state_dict saved with
 ``torch.save`` (``rvm_mobilenetv3.pth``/``rvm_resnet50.pth``, optionally wrapped as
 ``{"state_dict": ...}``), read with ``weights_only=True``; or a TensorFlow.js graph model
@@ -24,6 +27,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import torch
@@ -35,9 +39,14 @@ from rvm_render.model import REFINERS, VARIANTS, MattingNetwork
 
 __all__ = [
     "LoadedWeights",
+    "WeightsLookup",
+    "WeightsPlace",
     "WEIGHTS_ENV",
     "CONFIG_ENV",
     "CACHE_CANDIDATES",
+    "PACKAGED_WEIGHTS",
+    "find_weights",
+    "packaged_weights_dir",
     "resolve_weights_path",
     "read_weights",
     "pth_to_state_dict",
@@ -50,6 +59,8 @@ log = logging.getLogger(__name__)
 WEIGHTS_ENV = "RVM_RENDER_WEIGHTS"
 CONFIG_ENV = "RVM_RENDER_CONFIG"
 CACHE_CANDIDATES = ("rvm_mobilenetv3.pth", "rvm_resnet50.pth", "rvm_mobilenetv3_tfjs_uint8")
+#: The model folder shipped in ``rvm_render/engine/default_weights/`` (with its PROVENANCE.md).
+PACKAGED_WEIGHTS = "rvm_mobilenetv3_tfjs_uint8"
 FIX = (
     "pass rvm_mobilenetv3.pth, rvm_resnet50.pth or a tfjs model.json folder "
     f"with --weights or {WEIGHTS_ENV}"
@@ -80,15 +91,15 @@ def _existing(path: Path, source: str) -> Path:
     return path
 
 
-def _config_weights() -> tuple[Path | None, str]:
-    """(weights path from the config file or None, description of where it looked)."""
+def _config_weights() -> tuple[Path | None, str, str]:
+    """(weights path from the config file or None, where it looked, why it names none)."""
     named = os.environ.get(CONFIG_ENV)
     config = (Path(named).expanduser() if named else Path("config.yaml")).absolute()
     where = f"{config} key 'weights'"
     if not config.is_file():
         if named:
             raise ConfigError(f"{CONFIG_ENV}: config file '{config}' not found; fix the path or unset it")
-        return None, where
+        return None, where, "no config file"
     import yaml  # only needed when a config file exists
 
     try:
@@ -97,37 +108,91 @@ def _config_weights() -> tuple[Path | None, str]:
         raise ConfigError(f"{config}: cannot read config ({type(err).__name__}); fix the YAML") from err
     value = data.get("weights") if isinstance(data, dict) else None
     if value is None:
-        return None, where
+        return None, where, "not set"
     if not isinstance(value, str):
         raise ConfigError(f"{config}: weights: expected a path, got {type(value).__name__}")
     path = Path(value).expanduser()
-    return (path if path.is_absolute() else config.parent / path), where
+    return (path if path.is_absolute() else config.parent / path), where, ""
 
 
-def resolve_weights_path(weights: str | os.PathLike[str] | None = None) -> Path:
-    """The weights file or tfjs folder to use (argument, env, config, cache; see module doc).
+@dataclass(frozen=True, slots=True)
+class WeightsPlace:
+    """One place weights are looked for, in lookup order, and what it held."""
+
+    name: str
+    """``--weights``, ``$RVM_RENDER_WEIGHTS``, the config file's key, the user cache, the package."""
+    finding: str
+    """What was there: the path it names, or why it names none (``not set``, ``no config file``)."""
+    path: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsLookup:
+    """The weights a run uses, where they came from, and every place looked at up to them."""
+
+    path: Path
+    places: tuple[WeightsPlace, ...]
+
+    @property
+    def source(self) -> str:
+        """The name of the place that gave :attr:`path` (the last one looked at)."""
+        return self.places[-1].name
+
+
+def packaged_weights_dir() -> Path:
+    """The published RVM MobileNetV3 tfjs model inside the installed package (``default_weights/``)."""
+    return Path(str(resources.files("rvm_render.engine").joinpath("default_weights", PACKAGED_WEIGHTS)))
+
+
+def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup:
+    """The weights file or tfjs folder to use (argument, env, config, cache, package; see module doc).
 
     Raises:
-        WeightsError: The named weights do not exist, or none were found anywhere (the message
-            lists where it looked).
+        WeightsError: Weights named by the argument, the environment or the config do not
+            exist, or the package's own weights are missing (a broken install).
         ConfigError: ``RVM_RENDER_CONFIG`` names a missing or unreadable config file.
     """
-    if weights is not None and str(weights) != "":
-        return _existing(Path(weights), "--weights")
-    env = os.environ.get(WEIGHTS_ENV)
-    if env:
-        return _existing(Path(env), WEIGHTS_ENV)
-    config_path, config_where = _config_weights()
-    if config_path is not None:
-        return _existing(config_path, config_where)
+    places: list[WeightsPlace] = []
+
+    def named(name: str, value: str | os.PathLike[str] | None, absent: str) -> WeightsLookup | None:
+        if value is None or str(value) == "":
+            places.append(WeightsPlace(name, absent))
+            return None
+        path = _existing(Path(value), name)
+        places.append(WeightsPlace(name, str(path), path))
+        return WeightsLookup(path, tuple(places))
+
+    found = named("--weights", weights, "not given") or named(WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV), "not set")
+    if found is not None:
+        return found
+    config_path, config_where, unset = _config_weights()
+    found = named(config_where, config_path, unset)
+    if found is not None:
+        return found
     cache = weights_cache_dir()
     for name in CACHE_CANDIDATES:
         candidate = cache / name
         if candidate.is_file() or (candidate / "model.json").is_file():
-            return candidate
-    raise WeightsError(
-        f"no RVM weights found (looked at --weights, {WEIGHTS_ENV}, {config_where}, {cache}/); {FIX}"
-    )
+            places.append(WeightsPlace(f"user cache {cache}/", str(candidate), candidate))
+            return WeightsLookup(candidate, tuple(places))
+    places.append(WeightsPlace(f"user cache {cache}/", f"none of {', '.join(CACHE_CANDIDATES)}"))
+    packaged = packaged_weights_dir()
+    if not (packaged / "model.json").is_file():
+        raise WeightsError(
+            f"no RVM weights found (looked at --weights, {WEIGHTS_ENV}, {config_where}, {cache}/) and the weights "
+            f"shipped with rvm_render are missing from '{packaged}' (broken install: reinstall rvm-render); {FIX}"
+        )
+    places.append(WeightsPlace("shipped with rvm_render", str(packaged), packaged))
+    return WeightsLookup(packaged, tuple(places))
+
+
+def resolve_weights_path(weights: str | os.PathLike[str] | None = None) -> Path:
+    """The weights file or tfjs folder to use: :func:`find_weights` without the report.
+
+    Raises:
+        WeightsError, ConfigError: as :func:`find_weights`.
+    """
+    return find_weights(weights).path
 
 
 def _sha256(paths: list[Path]) -> str:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,22 +17,18 @@ from rvm_render.cli.main import main
 from rvm_render.engine import load_model
 from rvm_render.media.probe import probe
 from rvm_render.media.reader import open_reader
+from support.cli import matte, run_installed
 from support.frames import planes_of
 
 ALL_FORMATS = "prores4444,exr,alpha,comp,png"
 RATIO = 0.375
 
 
-def _matte(inputs: list[Path], out: Path, weights: Path, *flags: str) -> int:
-    """``rvm-render -q matte INPUTS -o OUT --weights WEIGHTS FLAGS`` in process; its exit code."""
-    return main(["-q", "matte", *map(str, inputs), "-o", str(out), "--weights", str(weights), *flags])
-
-
 @pytest.fixture(scope="module")
 def juggle_render(tmp_path_factory: pytest.TempPathFactory, clips_dir: Path, tfjs_weights: Path) -> Path:
     """Frames 0-11 of the juggling clip in every format."""
     out = tmp_path_factory.mktemp("juggle")
-    code = _matte(
+    code = matte(
         [clips_dir / "05_default_juggle.mp4"],
         out,
         tfjs_weights,
@@ -94,7 +87,7 @@ def test_manifest_lists_every_deliverable(juggle_render: Path, clips_dir: Path) 
     assert leftovers == []
 
 
-def test_deliverables_carry_the_engine_matte(juggle_render: Path, clips_dir: Path, tfjs_weights: Path) -> None:
+def test_deliverables_carry_the_enginematte(juggle_render: Path, clips_dir: Path, tfjs_weights: Path) -> None:
     expected = _reference_alpha(clips_dir / "05_default_juggle.mp4", tfjs_weights, 12)
     outputs = {o["format"]: Path(o["path"]) for o in _manifest(juggle_render, "05_default_juggle")["outputs"]}
 
@@ -112,7 +105,7 @@ def test_refuses_to_overwrite_and_keeps_existing_files(
     juggle_render: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = {p: p.stat().st_mtime_ns for p in juggle_render.rglob("*") if p.is_file()}
-    code = _matte(
+    code = matte(
         [clips_dir / "05_default_juggle.mp4"], juggle_render, tfjs_weights, "--formats", ALL_FORMATS, "--frames", "0-11"
     )
     assert code != 0
@@ -123,7 +116,7 @@ def test_refuses_to_overwrite_and_keeps_existing_files(
 
 def test_audio_and_ntsc_rate_survive(tmp_path: Path, clips_dir: Path, tfjs_weights: Path) -> None:
     clip = clips_dir / "01_dog.mp4"
-    code = _matte(
+    code = matte(
         [clip],
         tmp_path,
         tfjs_weights,
@@ -161,7 +154,7 @@ def test_bad_inputs_fail_one_line_and_good_ones_still_render(
     shutil.copy(source, good)
     out = tmp_path / "out"
 
-    code = _matte(
+    code = matte(
         [truncated, corrupt, text, tmp_path / "missing.mp4", good],
         out,
         tfjs_weights,
@@ -185,7 +178,7 @@ def test_truncated_clip_rendered_whole_fails_and_leaves_nothing(
     truncated = tmp_path / "cut.mp4"
     truncated.write_bytes(source.read_bytes()[: source.stat().st_size * 3 // 5])
     out = tmp_path / "out"
-    code = _matte([truncated], out, tfjs_weights, "--formats", "alpha,exr", "--downsample-ratio", "0.25")
+    code = matte([truncated], out, tfjs_weights, "--formats", "alpha,exr", "--downsample-ratio", "0.25")
     assert code == 1
     assert not out.exists() or list(out.iterdir()) == []
 
@@ -211,14 +204,14 @@ def test_missing_weights_is_one_clear_line(
     tmp_path: Path, clips_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.delenv("RVM_RENDER_WEIGHTS", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("RVM_RENDER_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    code = main(["matte", str(clips_dir / "bedroom.mp4"), "-o", str(tmp_path / "out")])
+    code = main(["matte", str(clips_dir / "bedroom.mp4"), "-o", str(tmp_path / "out"), "--weights", "rvm_resnet50.pth"])
     assert code == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("error:") and "\n" not in error
-    assert "--weights" in error and "RVM_RENDER_WEIGHTS" in error
+    assert "rvm_resnet50.pth" in error and "--weights" in error and "RVM_RENDER_WEIGHTS" in error
+    assert not (tmp_path / "out").exists()
 
 
 def test_unknown_format_suggests_the_right_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -228,8 +221,9 @@ def test_unknown_format_suggests_the_right_one(tmp_path: Path, capsys: pytest.Ca
 
 
 def test_installed_command_explains_itself() -> None:
-    exe = Path(sys.executable).parent / "rvm-render"
-    result = subprocess.run([str(exe), "matte", "--help"], capture_output=True, text=True, env=os.environ.copy())
+    result = run_installed("matte", "--help")
     assert result.returncode == 0
-    for word in ("--formats", "prores4444", "--downsample-ratio", "--overwrite", "--frames", "RVM_RENDER_WEIGHTS"):
-        assert word in result.stdout
+    text = " ".join(result.stdout.split())
+    for word in ("--formats", "prores4444", "--downsample-ratio", "--overwrite", "--frames", "RVM_RENDER_WEIGHTS",
+                 "rvm-render weights", "beside each input"):  # fmt: skip
+        assert word in text

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rvm_render.engine import load_model, open_matter, read_weights, resolve_weights_path, tfjs_to_state_dict
-from rvm_render.engine.weights import CONFIG_ENV, WEIGHTS_ENV
+from rvm_render.engine.weights import CONFIG_ENV, WEIGHTS_ENV, find_weights, packaged_weights_dir
 from rvm_render.errors import WeightsError
 from rvm_render.model import MattingNetwork
 
@@ -144,9 +144,58 @@ def test_cache_dir_is_searched_last(tfjs_weights: Path, tmp_path: Path) -> None:
     assert resolve_weights_path(None) == cache / "rvm_mobilenetv3_tfjs_uint8"
 
 
-def test_no_weights_lists_where_it_looked(tmp_path: Path) -> None:
+def test_with_nothing_configured_the_packaged_weights_are_used(tmp_path: Path) -> None:
+    lookup = find_weights(None)
+    assert lookup.path == packaged_weights_dir() and lookup.source == "shipped with rvm_render"
+    names = [place.name for place in lookup.places]
+    assert names[:2] == ["--weights", WEIGHTS_ENV] and "config.yaml" in names[2]
+    assert str(tmp_path / "cache" / "rvm_render" / "weights") in names[3]
+    assert [place.path for place in lookup.places[:-1]] == [None] * 4
+
+
+def test_packaged_weights_are_the_published_model_bit_for_bit(tfjs_weights: Path, tfjs_state: dict) -> None:
+    packaged = packaged_weights_dir()
+    for name in ("model.json", "group1-shard1of1.bin"):
+        assert (packaged / name).read_bytes() == (tfjs_weights / name).read_bytes(), name
+    loaded = read_weights(packaged)
+    assert loaded.sha256 == read_weights(tfjs_weights).sha256
+    assert loaded.state_dict.keys() == tfjs_state.keys()
+    assert all(torch.equal(loaded.state_dict[key], tfjs_state[key]) for key in tfjs_state)
+
+
+def test_packaged_weights_provenance_names_the_shard_digest() -> None:
+    import hashlib
+
+    packaged = packaged_weights_dir()
+    note = (packaged / "PROVENANCE.md").read_text(encoding="utf-8")
+    for name in ("model.json", "group1-shard1of1.bin"):
+        assert hashlib.sha256((packaged / name).read_bytes()).hexdigest() in note, name
+    assert "GPL-3.0" in note and "PeterL1n/RobustVideoMatting" in note
+
+
+def test_a_broken_install_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the package's own weights (a broken install) and nothing else: one line, every place named."""
+    from rvm_render.engine import weights
+
+    monkeypatch.setattr(weights, "packaged_weights_dir", lambda: tmp_path / "missing")
     with pytest.raises(WeightsError) as info:
         resolve_weights_path(None)
     message = str(info.value)
+    assert "\n" not in message and "reinstall" in message
     for place in ("--weights", WEIGHTS_ENV, "config.yaml", str(tmp_path / "cache" / "rvm_render" / "weights")):
         assert place in message
+
+
+def test_weights_command_says_which_weights_and_why(
+    tfjs_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rvm_render.cli.main import main
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(tfjs_weights))
+    assert main(["weights"]) == 0
+    report = capsys.readouterr().out
+    lines = report.splitlines()
+    assert lines[0] == f"weights: {tfjs_weights}" and read_weights(tfjs_weights).sha256 in lines[1]
+    (used,) = [line for line in lines if line.endswith("<- used")]
+    assert WEIGHTS_ENV in used and str(tfjs_weights) in used
+    assert any("--weights" in line and "not given" in line for line in lines)
