@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from rvm_render.cli.options import (
@@ -28,27 +26,16 @@ from rvm_render.cli.options import (
     render_settings_from,
 )
 from rvm_render.cli.progress import ProgressBar
-from rvm_render.engine import Matter, open_matter
+from rvm_render.engine import open_matter
 from rvm_render.engine.weights import resolve_weights_path
-from rvm_render.errors import ConfigError, JobError, MediaError, OutputError, OutputExistsError
-from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
-from rvm_render.jobs.checkpoint import WorkDir
-from rvm_render.jobs.ray_executor import run_segments_on_ray
-from rvm_render.jobs.runner import prepare_work_dir, render_segmented, work_dir_for
-from rvm_render.jobs.scheduler import MatterSpec, local_worker_slots, run_segments_locally
-from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
-from rvm_render.media.commit import output_error
-from rvm_render.media.probe import MediaInfo, probe
-from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
-from rvm_render.pipeline.progress import ProgressCallback
-from rvm_render.pipeline.render import clip_stem, frame_range
+from rvm_render.errors import RvmRenderError
+from rvm_render.jobs.batch import BatchPolicy, check_distinct_outputs, probe_inputs, render_batch
+from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES
+from rvm_render.pipeline import RenderRequest, RenderResult
 
 log = logging.getLogger(__name__)
 
-#: Errors that belong to one input: it is reported in one line and the run goes on.
-_INPUT_ERRORS = (MediaError, OutputExistsError, OutputError, ConfigError, JobError)
-
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "run", "batch_policy_from"]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -152,149 +139,22 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def _segmented(args: argparse.Namespace, request: RenderRequest, info: MediaInfo) -> bool:
-    """Whether to render in segments: asked for, longer than one segment, or resuming one."""
-    if args.segment_frames == 0:
-        return False
-    if args.segment_frames is not None or args.work_dir is not None or args.mode is not None:
-        return True
-    first, last = frame_range(request, info)
-    return last - first + 1 > DEFAULT_SEGMENT_FRAMES or work_dir_for(request, info).exists()
-
-
-def _render_one(
-    args: argparse.Namespace,
-    clip: _Input,
-    settings: RenderSettings,
-    matter: Matter,
-    weights: Path,
-    progress: ProgressCallback | None,
-) -> RenderResult:
-    if not _segmented(args, clip.request, clip.info):
-        return render_clip(clip.request, settings, matter, on_progress=progress, info=clip.info)
-    policy = _segment_policy(args)
-    return render_segmented(
-        clip.request,
-        settings,
-        matter,
-        policy,
-        mode=args.mode or "sequential",
+def batch_policy_from(args: argparse.Namespace) -> BatchPolicy:
+    """The segment and worker flags as a :class:`~rvm_render.jobs.batch.BatchPolicy`."""
+    return BatchPolicy(
+        segment_frames=args.segment_frames,
         work_dir=args.work_dir,
-        on_progress=progress,
-        weights_path=weights,
+        mode=args.mode,
+        preroll_frames=args.preroll,
         keep_work_dir=args.keep_work_dir,
-        info=clip.info,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
     )
 
 
-def _segment_policy(args: argparse.Namespace) -> SegmentPolicy:
-    return SegmentPolicy(max_frames=args.segment_frames or DEFAULT_SEGMENT_FRAMES, preroll_frames=args.preroll)
-
-
-def _distributed(args: argparse.Namespace) -> bool:
-    return args.workers is not None or args.executor == "ray"
-
-
-def _render_distributed(
-    args: argparse.Namespace,
-    clips: list[_Input],
-    settings: RenderSettings,
-    matter: Matter,
-    weights: Path,
-) -> tuple[list[RenderResult], int]:
-    """Plan every input, render all their segments on the workers, then assemble each.
-
-    Returns:
-        The results and the number of inputs that failed before rendering.
-    """
-    policy = _segment_policy(args)
-    planned: list[WorkDir] = []
-    failed = 0
-    for clip in clips:
-        try:
-            work = prepare_work_dir(
-                clip.request,
-                settings,
-                matter,
-                policy,
-                mode=args.mode or "parallel",
-                work_dir=args.work_dir,
-                weights_path=weights,
-                info=clip.info,
-            )
-            check_outputs_free(work, overwrite=args.overwrite)
-        except _INPUT_ERRORS as err:
-            failed += 1
-            print(f"error: {err}", file=sys.stderr)
-            continue
-        planned.append(work)
-    if not planned:
-        return [], failed
-    spec = MatterSpec.resolved(weights, matter.options, variant=args.variant)
-    progress = None if args.quiet else ProgressBar()
-    if args.executor == "ray":
-        run_segments_on_ray(planned, spec, address=args.address, workers=args.workers, on_progress=progress)
-    else:
-        slots = local_worker_slots(args.workers, args.device)
-        run_segments_locally(planned, spec, slots=slots, on_progress=progress)
-    results = [assemble_outputs(work, overwrite=args.overwrite, keep_work_dir=args.keep_work_dir) for work in planned]
-    return results, failed
-
-
-@dataclass(frozen=True, slots=True)
-class _Input:
-    """One INPUT of the run, probed."""
-
-    request: RenderRequest
-    info: MediaInfo
-
-
-def _probed(requests: list[RenderRequest]) -> tuple[list[_Input], int]:
-    """Probe every input once, up front; an unreadable one is reported in one line and left out.
-
-    Returns:
-        The readable inputs and the number that failed.
-    """
-    clips: list[_Input] = []
-    failed = 0
-    for request in requests:
-        try:
-            clips.append(_Input(request, probe(request.input_path)))
-        except MediaError as err:
-            failed += 1
-            print(f"error: {err}", file=sys.stderr)
-    return clips, failed
-
-
-def _check_distinct_names(clips: list[_Input]) -> None:
-    """Refuse a run in which two inputs would write the same deliverables (same stem, same folder).
-
-    Stems are compared without case: they clash on macOS and Windows file systems and shares.
-
-    Raises:
-        ConfigError: naming both inputs and how to resolve it.
-    """
-    seen: dict[tuple[str, str], Path] = {}
-    for clip in clips:
-        stem = clip_stem(clip.info)
-        output_dir = clip.request.output_dir
-        key = (os.path.abspath(output_dir), stem.casefold())
-        other = seen.get(key)
-        if other is not None:
-            raise ConfigError(
-                f"inputs '{other}' and '{clip.request.input_path}' would both write '{output_dir / stem}_*' and "
-                f"'{stem}.rvm.json'; matte them into different output folders (-o) in separate runs, or rename one"
-            )
-        seen[key] = clip.request.input_path
-
-
 def run(args: argparse.Namespace) -> int:
-    if _distributed(args) and args.segment_frames == 0:
-        raise ConfigError("--segment-frames 0 renders in one pass on one device; drop --workers/--executor")
-    if args.work_dir is not None and len(args.inputs) > 1:
-        raise ConfigError("--work-dir: names the work dir of one clip; pass one INPUT with it")
-    if args.segment_frames == 0 and (args.work_dir is not None or args.mode is not None):
-        raise ConfigError("--segment-frames 0 renders in one pass; drop --work-dir and --mode, or segment")
+    policy = batch_policy_from(args)
     settings = render_settings_from(args)
     options = engine_options_from(args)
     weights = resolve_weights_path(args.weights)
@@ -302,30 +162,23 @@ def run(args: argparse.Namespace) -> int:
     requests = [
         RenderRequest(path, args.output_dir or path.parent, first_frame=first, last_frame=last) for path in args.inputs
     ]
-    clips, failed = _probed(requests)
-    _check_distinct_names(clips)
-    if not clips:
-        return _exit_code(failed, len(requests))
-    matter = open_matter(weights, options, variant=args.variant)
-    if _distributed(args):
-        results, unplanned = _render_distributed(args, clips, settings, matter, weights)
+    failed: list[RenderRequest] = []
+
+    def report_failure(request: RenderRequest, err: RvmRenderError) -> None:
+        failed.append(request)
+        print(f"error: {err}", file=sys.stderr)
+
+    inputs = probe_inputs(requests, report_failure)
+    check_distinct_outputs(inputs)
+    if inputs:
+        matter = open_matter(weights, options, variant=args.variant)
+        progress = None if args.quiet else ProgressBar()
+        results = render_batch(
+            inputs, settings, matter, policy, weights_path=weights, on_failure=report_failure, on_progress=progress
+        )
         for result in results:
             _report(args, result)
-        return _exit_code(failed + unplanned, len(requests))
-    progress = None if args.quiet else ProgressBar()
-    for clip in clips:
-        try:
-            result = _render_one(args, clip, settings, matter, weights, progress)
-        except _INPUT_ERRORS as err:
-            failed += 1
-            print(f"error: {err}", file=sys.stderr)
-            continue
-        except OSError as err:  # an output failure no layer below named: still one line, and the run goes on
-            failed += 1
-            print(f"error: {output_error(err.filename or clip.request.output_dir, err)}", file=sys.stderr)
-            continue
-        _report(args, result)
-    return _exit_code(failed, len(requests))
+    return _exit_code(len(failed), len(requests))
 
 
 def _report(args: argparse.Namespace, result: RenderResult) -> None:

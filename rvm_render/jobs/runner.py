@@ -56,10 +56,10 @@ from rvm_render.pipeline.render import (
     RenderRequest,
     RenderResult,
     RenderSettings,
-    clip_stem,
     close_writers,
     frame_range,
     open_writers,
+    output_stem,
     render_frames,
     warn_if_not_bt709,
 )
@@ -86,7 +86,7 @@ def segment_folder(work: WorkDir, index: int) -> Path:
 
 def work_dir_for(request: RenderRequest, info: MediaInfo, work_dir: str | os.PathLike[str] | None = None) -> Path:
     """The work dir a render uses: ``work_dir`` if given, else ``OUTDIR/.rvm-work/<stem>``."""
-    return Path(work_dir) if work_dir is not None else default_work_dir(request.output_dir, clip_stem(info))
+    return Path(work_dir) if work_dir is not None else default_work_dir(request.output_dir, output_stem(request, info))
 
 
 def settings_from_spec(spec: RenderSpec, *, overwrite: bool = False) -> RenderSettings:
@@ -115,7 +115,7 @@ def _spec_for(
     return RenderSpec(
         input_path=str(Path(info.path).absolute()),
         output_dir=str(Path(request.output_dir).absolute()),
-        stem=clip_stem(info),
+        stem=output_stem(request, info),
         first_frame=first,
         last_frame=last,
         formats=tuple(fmt.value for fmt in settings.formats),
@@ -368,7 +368,7 @@ def render_segmented(
     """
     started = time.perf_counter()
     info = probe(request.input_path) if info is None else info
-    manifest_path = manifest_path_for(request.output_dir, clip_stem(info))
+    manifest_path = manifest_path_for(request.output_dir, output_stem(request, info))
     if manifest_path.exists() and not settings.overwrite:
         raise OutputExistsError(f"'{manifest_path}' exists; pass --overwrite to replace it")
     work = prepare_work_dir(

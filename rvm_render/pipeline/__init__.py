@@ -6,6 +6,7 @@ from rvm_render.pipeline.render import (
     RenderResult,
     RenderSettings,
     clip_stem,
+    output_stem,
     render_clip,
 )
 
@@ -16,5 +17,6 @@ __all__ = [
     "RenderResult",
     "RenderSettings",
     "clip_stem",
+    "output_stem",
     "render_clip",
 ]

@@ -40,6 +40,7 @@ __all__ = [
     "open_writers",
     "close_writers",
     "clip_stem",
+    "output_stem",
     "frame_range",
     "infer_steps",
     "warn_if_not_bt709",
@@ -80,13 +81,15 @@ class RenderRequest:
     """One clip to matte, optionally a range of it by frame number (inclusive).
 
     Frame numbers are those users see: for an image sequence the numbers in its file names
-    (``shot.1001.exr`` is frame 1001), for a movie the 0-based frame index.
+    (``shot.1001.exr`` is frame 1001), for a movie the 0-based frame index. ``stem`` names the
+    outputs (``<stem>_matte.mov`` ...); default: the input's (:func:`clip_stem`).
     """
 
     input_path: Path
     output_dir: Path
     first_frame: int | None = None
     last_frame: int | None = None
+    stem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +123,11 @@ def clip_stem(info: MediaInfo) -> str:
         return unescaped(name)[: len(unescaped(name)) - len(extension)] or "image"
     after = field.suffix(name)
     return (field.prefix(name).rstrip("._-") + after[: len(after) - len(extension)]) or "sequence"
+
+
+def output_stem(request: RenderRequest, info: MediaInfo) -> str:
+    """The stem a request's outputs are named by: its own, else the input's (:func:`clip_stem`)."""
+    return request.stem or clip_stem(info)
 
 
 def frame_range(request: RenderRequest, info: MediaInfo) -> tuple[int, int]:
@@ -292,7 +300,7 @@ def render_clip(
     info = probe(request.input_path) if info is None else info
     first, last = frame_range(request, info)
     frames_total = last - first + 1
-    stem = clip_stem(info)
+    stem = output_stem(request, info)
     with writing_to(request.output_dir):
         request.output_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = manifest_path_for(request.output_dir, stem)

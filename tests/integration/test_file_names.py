@@ -180,3 +180,26 @@ def test_overwrite_leaves_other_files_alone(tmp_path: Path, clips_dir: Path, tfj
     assert sorted(p.name for p in tmp_path.glob("bedroom_matte.0000*.exr")) == [
         "bedroom_matte.000000.exr", "bedroom_matte.000001.exr"
     ]  # fmt: skip
+
+
+def _timecode(path: Path) -> str | None:
+    with av.open(str(path)) as container:
+        return container.streams.video[0].metadata.get("timecode")
+
+
+def test_movies_carry_the_timecode_of_their_first_source_frame(
+    plate: Path, tmp_path: Path, clips_dir: Path, tfjs_weights: Path
+) -> None:
+    """Untagged sources count from 00:00:00:00: frame 45 of a 30 fps clip is 00:00:01:15, plate frame 1003
+    at 24 fps is 00:00:41:19; so an editor's source range addresses the same frames in the matte."""
+    from rvm_render.media.timecode import timecode_after
+
+    clip = clips_dir / "bedroom.mp4"
+    assert probe(clip).timecode is None and probe(clip).rate == 30
+    assert matte([clip], tmp_path, tfjs_weights, "--formats", "prores4444,alpha", "--frames", "45-46",
+                 "--downsample-ratio", RATIO) == 0  # fmt: skip
+    for name in ("bedroom_matte.mov", "bedroom_alpha.mov"):
+        assert _timecode(tmp_path / name) == "00:00:01:15" == timecode_after("00:00:00:00", 45, probe(clip).rate)
+    assert matte([plate / "shot.####.png"], tmp_path, tfjs_weights, "--formats", "prores4444", "--frames",
+                 "1003-1004", "--downsample-ratio", RATIO) == 0  # fmt: skip
+    assert _timecode(tmp_path / "shot_matte.mov") == "00:00:41:19"

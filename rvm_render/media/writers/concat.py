@@ -27,11 +27,10 @@ from av.video.frame import PictureType
 from rvm_render.errors import MediaError, UnreadableMediaError
 from rvm_render.media.commit import PartialFile
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers.background import Background
 from rvm_render.media.writers.comp import CONTAINER_OPTIONS as COMP_CONTAINER_OPTIONS
 from rvm_render.media.writers.container import AudioCopy
-from rvm_render.media.writers.output import OutputFormat, WrittenOutput
+from rvm_render.media.writers.output import OutputFormat, WrittenOutput, movie_timecode
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +135,9 @@ def _remuxed(
         stream.codec_context.time_base = Fraction(1) / rate
         stream.codec_context.framerate = rate  # the stream's avg_frame_rate; the timecode track needs it
         stream.codec_context.sample_aspect_ratio = info.pixel_aspect
-        if info.timecode:
-            try:
-                stream.metadata["timecode"] = timecode_after(info.timecode, first_frame, rate)
-            except MediaError as err:
-                log.warning("%s; timecode not written to %s", err, final_path)
+        timecode = movie_timecode(info, first_frame)
+        if timecode is not None:
+            stream.metadata["timecode"] = timecode
         if info.has_audio and not info.is_sequence:
             audio = AudioCopy(info, output)
             audio.begin(first_frame)

@@ -24,8 +24,7 @@ import numpy as np
 from rvm_render.errors import MediaError, UnsupportedFormatError
 from rvm_render.media.commit import PartialFile, output_error, writing_to
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.timecode import timecode_after
-from rvm_render.media.writers.output import OutputFormat, WrittenOutput, colour_of
+from rvm_render.media.writers.output import OutputFormat, WrittenOutput, colour_of, movie_timecode
 
 log = logging.getLogger(__name__)
 
@@ -283,13 +282,9 @@ class ContainerWriter:
     def _begin(self, first_frame: int) -> None:
         self._first_frame = first_frame
         self._next_frame = first_frame
-        if self.info.timecode:
-            try:
-                timecode = timecode_after(self.info.timecode, first_frame, self.info.rate)
-            except MediaError as err:
-                log.warning("%s; timecode not written to %s", err, self.final_path)
-            else:
-                self._stream.metadata["timecode"] = timecode
+        timecode = movie_timecode(self.info, first_frame)
+        if timecode is not None:
+            self._stream.metadata["timecode"] = timecode
         if self._audio is not None:
             self._audio.begin(first_frame)
 

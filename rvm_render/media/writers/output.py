@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -9,11 +10,18 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from rvm_render.errors import MediaError
 from rvm_render.media.colour import OutputColour, output_colour_for
 from rvm_render.media.frame_pattern import escaped
 from rvm_render.media.probe import MediaInfo
+from rvm_render.media.timecode import timecode_after
 
-__all__ = ["OutputFormat", "WrittenOutput", "MatteWriter", "output_path", "colour_of"]
+log = logging.getLogger(__name__)
+
+__all__ = ["OutputFormat", "WrittenOutput", "MatteWriter", "output_path", "colour_of", "movie_timecode"]
+
+#: The start timecode of a source that carries none.
+UNTAGGED_START_TIMECODE = "00:00:00:00"
 
 
 class OutputFormat(str, Enum):
@@ -58,6 +66,21 @@ def output_path(fmt: OutputFormat, output_dir: Path, stem: str) -> Path:
 def colour_of(info: MediaInfo) -> OutputColour:
     """The primaries, transfer and matrix the deliverables of ``info`` carry (its own, BT.709 if untagged)."""
     return output_colour_for(info.colorspace, info.color_primaries, info.color_trc)
+
+
+def movie_timecode(info: MediaInfo, frame_index: int) -> str | None:
+    """The start timecode of a movie output whose first frame is ``frame_index`` of ``info``.
+
+    The source's start timecode (00:00:00:00 when it has none) plus the frame *number*, so every
+    matte frame carries the timecode of the source frame it was made from, and an editor's
+    source ranges, which count from that timecode, address the same frames in the matte. None
+    (with a warning) when the source's timecode is unreadable.
+    """
+    try:
+        return timecode_after(info.timecode or UNTAGGED_START_TIMECODE, info.frame_number(frame_index), info.rate)
+    except MediaError as err:
+        log.warning("%s; no timecode written for '%s'", err, info.path)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,242 @@
+"""A batch of clips rendered the way ``rvm-render matte`` renders them.
+
+Every input is probed once, up front; inputs that would write the same files are refused before
+anything renders; then each clip is rendered in one pass (:func:`~rvm_render.pipeline.render_clip`)
+or, when it is long, asked to, or resuming, in checkpointed segments
+(:func:`~rvm_render.jobs.runner.render_segmented`), or all of them are planned and their segments
+spread over local workers or Ray actors, then assembled. A clip that fails is reported through
+``on_failure`` and the others go on. ``rvm-render matte`` and ``rvm-render timeline`` (and the
+daemon) all render through :func:`render_batch`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from rvm_render.engine import Matter
+from rvm_render.errors import ConfigError, JobError, MediaError, OutputError, OutputExistsError, RvmRenderError
+from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
+from rvm_render.jobs.checkpoint import WorkDir
+from rvm_render.jobs.ray_executor import run_segments_on_ray
+from rvm_render.jobs.runner import prepare_work_dir, render_segmented, work_dir_for
+from rvm_render.jobs.scheduler import MatterSpec, local_worker_slots, run_segments_locally
+from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PREROLL_FRAMES, PlanMode, SegmentPolicy
+from rvm_render.media.commit import output_error
+from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
+from rvm_render.pipeline.progress import ProgressCallback
+from rvm_render.pipeline.render import frame_range, output_stem
+
+log = logging.getLogger(__name__)
+
+__all__ = ["BatchPolicy", "BatchInput", "FailureCallback", "probe_inputs", "check_distinct_outputs", "render_batch"]
+
+#: Errors that belong to one input: it is reported and the batch goes on.
+INPUT_ERRORS = (MediaError, OutputExistsError, OutputError, ConfigError, JobError)
+
+FailureCallback = Callable[[RenderRequest, RvmRenderError], None]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    """How a batch is cut into segments and where they run (the ``matte`` flags of the same names).
+
+    Args:
+        segment_frames: most frames per segment; None: segment only clips longer than
+            :data:`~rvm_render.jobs.segments.DEFAULT_SEGMENT_FRAMES` (or resuming a work dir);
+            0: one pass, no checkpoints.
+        work_dir: the work dir of a single input (default ``OUTDIR/.rvm-work/<stem>``).
+        mode: ``sequential`` or ``parallel``; None: sequential here, parallel on workers.
+        preroll_frames: parallel mode's warm-up frames before each segment.
+        keep_work_dir: keep work dirs after assembly.
+        workers: worker processes (or Ray actors); None with ``executor="local"``: no workers.
+        executor: ``local`` processes or ``ray`` actors.
+        address: the Ray cluster (default: a local Ray instance).
+
+    Raises:
+        ConfigError: contradictory settings, naming the flags.
+    """
+
+    segment_frames: int | None = None
+    work_dir: Path | None = None
+    mode: PlanMode | None = None
+    preroll_frames: int = PREROLL_FRAMES
+    keep_work_dir: bool = False
+    workers: int | None = None
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.distributed and self.segment_frames == 0:
+            raise ConfigError("--segment-frames 0 renders in one pass on one device; drop --workers/--executor")
+        if self.segment_frames == 0 and (self.work_dir is not None or self.mode is not None):
+            raise ConfigError("--segment-frames 0 renders in one pass; drop --work-dir and --mode, or segment")
+
+    @property
+    def distributed(self) -> bool:
+        """Whether segments go to worker processes or Ray actors."""
+        return self.workers is not None or self.executor == "ray"
+
+    @property
+    def segments(self) -> SegmentPolicy:
+        """Segment length and pre-roll."""
+        max_frames = self.segment_frames or DEFAULT_SEGMENT_FRAMES
+        return SegmentPolicy(max_frames=max_frames, preroll_frames=self.preroll_frames)
+
+    def segmented(self, request: RenderRequest, info: MediaInfo) -> bool:
+        """Whether to render in segments: asked for, longer than one segment, or resuming one."""
+        if self.segment_frames == 0:
+            return False
+        if self.segment_frames is not None or self.work_dir is not None or self.mode is not None:
+            return True
+        first, last = frame_range(request, info)
+        return last - first + 1 > DEFAULT_SEGMENT_FRAMES or work_dir_for(request, info).exists()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchInput:
+    """One clip of a batch, probed."""
+
+    request: RenderRequest
+    info: MediaInfo
+
+
+def probe_inputs(requests: list[RenderRequest], on_failure: FailureCallback) -> list[BatchInput]:
+    """Probe every request's input once; an unreadable one goes to ``on_failure`` and is left out."""
+    inputs: list[BatchInput] = []
+    for request in requests:
+        try:
+            inputs.append(BatchInput(request, probe(request.input_path)))
+        except MediaError as err:
+            on_failure(request, err)
+    return inputs
+
+
+def check_distinct_outputs(inputs: list[BatchInput]) -> None:
+    """Refuse a batch in which two inputs would write the same files (same stem in the same folder).
+
+    Stems are compared without case: they clash on macOS and Windows file systems and shares.
+
+    Raises:
+        ConfigError: naming both inputs and how to resolve it.
+    """
+    seen: dict[tuple[str, str], Path] = {}
+    for item in inputs:
+        stem = output_stem(item.request, item.info)
+        output_dir = item.request.output_dir
+        key = (os.path.abspath(output_dir), stem.casefold())
+        other = seen.get(key)
+        if other is not None:
+            raise ConfigError(
+                f"inputs '{other}' and '{item.request.input_path}' would both write '{output_dir / stem}_*' and "
+                f"'{stem}.rvm.json'; matte them into different output folders (-o) in separate runs, or rename one"
+            )
+        seen[key] = item.request.input_path
+
+
+def render_batch(
+    inputs: list[BatchInput],
+    settings: RenderSettings,
+    matter: Matter,
+    policy: BatchPolicy,
+    *,
+    weights_path: Path,
+    on_failure: FailureCallback,
+    on_progress: ProgressCallback | None = None,
+) -> list[RenderResult]:
+    """Render every input as ``policy`` says; return the results of those that succeeded.
+
+    Args:
+        inputs: from :func:`probe_inputs`, checked by :func:`check_distinct_outputs`.
+        settings: deliverables and batching, shared by every clip.
+        matter: the engine (workers open their own from ``weights_path`` and its options).
+        weights_path: the weights file or folder, recorded in plans for segment tasks.
+        on_failure: called with each input that fails (its error is one line) as it fails.
+        on_progress: progress of each clip (one pass, segmented) or of the whole batch (workers).
+
+    Raises:
+        ConfigError: ``policy.work_dir`` given for more than one input.
+        KeyboardInterrupt: interrupted; unfinished outputs were removed, finished segments kept.
+    """
+    if policy.work_dir is not None and len(inputs) > 1:
+        raise ConfigError("--work-dir: names the work dir of one clip; pass one INPUT with it")
+    if policy.distributed:
+        return _render_distributed(inputs, settings, matter, policy, weights_path, on_failure, on_progress)
+    results = []
+    for item in inputs:
+        try:
+            results.append(_render_one(item, settings, matter, policy, weights_path, on_progress))
+        except INPUT_ERRORS as err:
+            on_failure(item.request, err)
+        except OSError as err:  # an output failure no layer below named: still one line, and the batch goes on
+            on_failure(item.request, output_error(err.filename or item.request.output_dir, err))
+    return results
+
+
+def _render_one(
+    item: BatchInput,
+    settings: RenderSettings,
+    matter: Matter,
+    policy: BatchPolicy,
+    weights_path: Path,
+    on_progress: ProgressCallback | None,
+) -> RenderResult:
+    if not policy.segmented(item.request, item.info):
+        return render_clip(item.request, settings, matter, on_progress=on_progress, info=item.info)
+    return render_segmented(
+        item.request,
+        settings,
+        matter,
+        policy.segments,
+        mode=policy.mode or "sequential",
+        work_dir=policy.work_dir,
+        on_progress=on_progress,
+        weights_path=weights_path,
+        keep_work_dir=policy.keep_work_dir,
+        info=item.info,
+    )
+
+
+def _render_distributed(
+    inputs: list[BatchInput],
+    settings: RenderSettings,
+    matter: Matter,
+    policy: BatchPolicy,
+    weights_path: Path,
+    on_failure: FailureCallback,
+    on_progress: ProgressCallback | None,
+) -> list[RenderResult]:
+    """Plan every input, render all their segments on the workers, then assemble each."""
+    planned: list[WorkDir] = []
+    for item in inputs:
+        try:
+            work = prepare_work_dir(
+                item.request,
+                settings,
+                matter,
+                policy.segments,
+                mode=policy.mode or "parallel",
+                work_dir=policy.work_dir,
+                weights_path=weights_path,
+                info=item.info,
+            )
+            check_outputs_free(work, overwrite=settings.overwrite)
+        except INPUT_ERRORS as err:
+            on_failure(item.request, err)
+            continue
+        planned.append(work)
+    if not planned:
+        return []
+    spec = MatterSpec.resolved(weights_path, matter.options, variant=matter.variant)
+    if policy.executor == "ray":
+        run_segments_on_ray(planned, spec, address=policy.address, workers=policy.workers, on_progress=on_progress)
+    else:
+        slots = local_worker_slots(policy.workers, matter.options.device)
+        run_segments_locally(planned, spec, slots=slots, on_progress=on_progress)
+    keep = policy.keep_work_dir
+    return [assemble_outputs(work, overwrite=settings.overwrite, keep_work_dir=keep) for work in planned]
