@@ -16,6 +16,7 @@ __all__ = [
     "OutputExistsError",
     "OutputError",
     "PathNotAllowedError",
+    "TimelineError",
     "JobError",
     "JobNotFoundError",
     "CheckpointMismatchError",
@@ -60,6 +61,10 @@ class OutputError(RvmRenderError, OSError):
 
 class PathNotAllowedError(RvmRenderError, PermissionError):
     """A path lies outside the allowed media roots."""
+
+
+class TimelineError(RvmRenderError, ValueError):
+    """A timeline cannot be read, or cannot be conformed as asked (``--strict``)."""
 
 
 class JobError(RvmRenderError):

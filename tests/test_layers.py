@@ -15,7 +15,8 @@ ALLOWED: dict[str, set[str]] = {
     "media": {"errors"},
     "pipeline": {"errors", "model", "engine", "media"},
     "jobs": {"errors", "model", "engine", "media", "pipeline"},
-    "cli": {"errors", "model", "engine", "media", "pipeline", "jobs"},
+    "otio": {"errors", "model", "engine", "media", "pipeline", "jobs"},
+    "cli": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio"},
 }
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from rvm_render import __version__
-from rvm_render.cli import assemble, farm, matte, segment, weights
+from rvm_render.cli import assemble, farm, matte, segment, timeline, weights
 from rvm_render.errors import RvmRenderError
 
 __all__ = ["main", "build_parser"]
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="only errors; no progress bar")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     matte.add_parser(commands)
+    timeline.add_parser(commands)
     segment.add_parser(commands)
     assemble.add_parser(commands)
     farm.add_parser(commands)

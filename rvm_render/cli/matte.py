@@ -18,28 +18,26 @@ import sys
 from pathlib import Path
 
 from rvm_render.cli.options import (
-    FORMAT_HELP,
+    FORMATS_TABLE,
+    add_batch_options,
     add_render_options,
+    batch_policy_from,
     engine_options_from,
-    parse_frame_count,
-    parse_worker_count,
     render_settings_from,
 )
 from rvm_render.cli.progress import ProgressBar
 from rvm_render.engine import open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import RvmRenderError
-from rvm_render.jobs.batch import BatchPolicy, check_distinct_outputs, probe_inputs, render_batch
-from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES
+from rvm_render.jobs.batch import check_distinct_outputs, probe_inputs, render_batch
 from rvm_render.pipeline import RenderRequest, RenderResult
 
 log = logging.getLogger(__name__)
 
-__all__ = ["add_parser", "run", "batch_policy_from"]
+__all__ = ["add_parser", "run"]
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
-    formats_help = "\n".join(f"  {fmt.value:<11} {text}" for fmt, text in FORMAT_HELP.items())
     parser = commands.add_parser(
         "matte",
         help="matte clips into ProRes 4444 / EXR / matte / composite deliverables",
@@ -50,7 +48,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "which lists them. Outputs are written under temporary names and appear only when\n"
             "complete; SIGTERM and Ctrl-C remove them. An image sequence keeps its frame numbers:\n"
             "a plate numbered 1001-1100 gives mattes numbered 1001-1100, and --frames takes them.\n\n"
-            f"Formats:\n{formats_help}"
+            f"Formats:\n{FORMATS_TABLE}"
         ),
         epilog=(
             "Downsample ratio: the network sees the frame scaled by this ratio and the guided-filter\n"
@@ -82,75 +80,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="folder for the deliverables (default: beside each input, as <clip folder>/<stem>_matte.mov ...)",
     )
     add_render_options(parser)
-    segments = parser.add_argument_group("segments and resume")
-    segments.add_argument(
-        "--segment-frames",
-        type=parse_frame_count,
-        default=None,
-        metavar="N",
-        help=f"most frames per checkpointed segment (default: {DEFAULT_SEGMENT_FRAMES}, used for clips longer "
-        "than that; 0: one pass, no checkpoints)",
-    )
-    segments.add_argument(
-        "--work-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="checkpoint folder of the clip (default: OUTDIR/.rvm-work/<stem>; one INPUT only)",
-    )
-    segments.add_argument(
-        "--mode",
-        choices=PLAN_MODES,
-        default=None,
-        help="sequential: state handed from segment to segment, identical to one pass "
-        "(default); parallel: each segment warms up on --preroll frames, independent",
-    )
-    segments.add_argument(
-        "--preroll",
-        type=parse_frame_count,
-        default=PREROLL_FRAMES,
-        metavar="N",
-        help="parallel mode: frames matted before a segment to warm up the state (default: %(default)s)",
-    )
-    segments.add_argument(
-        "--keep-work-dir",
-        action="store_true",
-        help="keep the work dir after the deliverables are assembled (default: removed)",
-    )
-    workers = parser.add_argument_group(
-        "workers", "Spread segments over several devices or machines (segments default to parallel mode)."
-    )
-    workers.add_argument(
-        "--workers",
-        type=parse_worker_count,
-        default=None,
-        metavar="N",
-        help="worker processes: one per CUDA device by default; on the CPU, N workers sharing the cores",
-    )
-    workers.add_argument(
-        "--executor",
-        choices=("local", "ray"),
-        default="local",
-        help="local: worker processes on this machine (default); ray: one actor per GPU on a Ray cluster",
-    )
-    workers.add_argument(
-        "--address", default=None, metavar="ADDR", help="Ray cluster address (default: start a local Ray instance)"
-    )
+    add_batch_options(parser)
     parser.set_defaults(run=run)
-
-
-def batch_policy_from(args: argparse.Namespace) -> BatchPolicy:
-    """The segment and worker flags as a :class:`~rvm_render.jobs.batch.BatchPolicy`."""
-    return BatchPolicy(
-        segment_frames=args.segment_frames,
-        work_dir=args.work_dir,
-        mode=args.mode,
-        preroll_frames=args.preroll,
-        keep_work_dir=args.keep_work_dir,
-        workers=args.workers,
-        executor=args.executor,
-        address=args.address,
-    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,4 +1,4 @@
-"""Command-line options shared by the commands that render (``matte``, ``farm export``).
+"""Command-line options shared by the commands that render (``matte``, ``timeline``, ``farm export``).
 
 Parsers turn argv text into typed values or raise :class:`~rvm_render.errors.ConfigError`
 naming the flag; :func:`add_render_options` declares the render flags once, and
@@ -14,13 +14,18 @@ from pathlib import Path
 
 from rvm_render.engine import EngineOptions, preferred_batch_frames
 from rvm_render.errors import ConfigError
+from rvm_render.jobs.batch import BatchPolicy
+from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES
 from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.pipeline import RenderSettings
 from rvm_render.pipeline.render import DEFAULT_FORMATS
 
 __all__ = [
     "FORMAT_HELP",
+    "FORMATS_TABLE",
+    "add_batch_options",
     "add_render_options",
+    "batch_policy_from",
     "engine_options_from",
     "parse_downsample_ratio",
     "parse_formats",
@@ -37,6 +42,8 @@ FORMAT_HELP = {
     OutputFormat.COMP: "H.264 preview of the subject over --background, audio copied",
     OutputFormat.PNG: "RGBA PNG sequence",
 }
+#: The deliverables, one a line, for a command's description.
+FORMATS_TABLE = "\n".join(f"  {fmt.value:<11} {text}" for fmt, text in FORMAT_HELP.items())
 
 
 def parse_formats(text: str) -> tuple[OutputFormat, ...]:
@@ -87,22 +94,27 @@ def parse_worker_count(text: str) -> int:
     return int(text)
 
 
-def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """Declare the flags that say what to render and with which engine."""
+def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, *, frames: bool = True) -> None:
+    """Declare the flags that say what to render and with which engine.
+
+    Args:
+        frames: offer ``--frames`` (a range of one clip).
+    """
     parser.add_argument(
         "--formats",
         type=parse_formats,
         default=DEFAULT_FORMATS,
         help=f"comma-separated deliverables (default: {','.join(f.value for f in DEFAULT_FORMATS)})",
     )
-    parser.add_argument(
-        "--frames",
-        type=parse_frame_range,
-        default=None,
-        metavar="FIRST-LAST",
-        help="render only these frames, inclusive: 0-based for movies, the file numbers for image "
-        "sequences (e.g. 1001-1100)",
-    )
+    if frames:
+        parser.add_argument(
+            "--frames",
+            type=parse_frame_range,
+            default=None,
+            metavar="FIRST-LAST",
+            help="render only these frames, inclusive: 0-based for movies, the file numbers for image "
+            "sequences (e.g. 1001-1100)",
+        )
     parser.add_argument(
         "--downsample-ratio",
         type=parse_downsample_ratio,
@@ -135,6 +147,83 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--overwrite",
         action="store_true",
         help="replace a clip's earlier render whole: its manifest and every file it lists (default: refuse)",
+    )
+
+
+def add_batch_options(parser: argparse.ArgumentParser, *, work_dir: bool = True) -> None:
+    """Declare the segment, resume and worker flags (:class:`~rvm_render.jobs.batch.BatchPolicy`).
+
+    Args:
+        work_dir: offer ``--work-dir`` (the work dir of one clip).
+    """
+    segments = parser.add_argument_group("segments and resume")
+    segments.add_argument(
+        "--segment-frames",
+        type=parse_frame_count,
+        default=None,
+        metavar="N",
+        help=f"most frames per checkpointed segment (default: {DEFAULT_SEGMENT_FRAMES}, used for clips longer "
+        "than that; 0: one pass, no checkpoints)",
+    )
+    if work_dir:
+        segments.add_argument(
+            "--work-dir",
+            type=Path,
+            default=None,
+            metavar="DIR",
+            help="checkpoint folder of the clip (default: OUTDIR/.rvm-work/<stem>; one INPUT only)",
+        )
+    segments.add_argument(
+        "--mode",
+        choices=PLAN_MODES,
+        default=None,
+        help="sequential: state handed from segment to segment, identical to one pass "
+        "(default); parallel: each segment warms up on --preroll frames, independent",
+    )
+    segments.add_argument(
+        "--preroll",
+        type=parse_frame_count,
+        default=PREROLL_FRAMES,
+        metavar="N",
+        help="parallel mode: frames matted before a segment to warm up the state (default: %(default)s)",
+    )
+    segments.add_argument(
+        "--keep-work-dir",
+        action="store_true",
+        help="keep the work dir after the deliverables are assembled (default: removed)",
+    )
+    workers = parser.add_argument_group(
+        "workers", "Spread segments over several devices or machines (segments default to parallel mode)."
+    )
+    workers.add_argument(
+        "--workers",
+        type=parse_worker_count,
+        default=None,
+        metavar="N",
+        help="worker processes: one per CUDA device by default; on the CPU, N workers sharing the cores",
+    )
+    workers.add_argument(
+        "--executor",
+        choices=("local", "ray"),
+        default="local",
+        help="local: worker processes on this machine (default); ray: one actor per GPU on a Ray cluster",
+    )
+    workers.add_argument(
+        "--address", default=None, metavar="ADDR", help="Ray cluster address (default: start a local Ray instance)"
+    )
+
+
+def batch_policy_from(args: argparse.Namespace) -> BatchPolicy:
+    """The segment and worker flags as a :class:`~rvm_render.jobs.batch.BatchPolicy`."""
+    return BatchPolicy(
+        segment_frames=args.segment_frames,
+        work_dir=getattr(args, "work_dir", None),
+        mode=args.mode,
+        preroll_frames=args.preroll,
+        keep_work_dir=args.keep_work_dir,
+        workers=args.workers,
+        executor=args.executor,
+        address=args.address,
     )
 
 
