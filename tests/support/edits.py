@@ -13,7 +13,6 @@ A1: the dog's audio
 
 from __future__ import annotations
 
-from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -102,7 +101,3 @@ def build_edit(juggle_tc: Path, dog: Path, bedroom: Path) -> otio.schema.Timelin
     timeline.tracks.extend([v1, v2, a1])
     timeline.metadata["editor"] = {"exported_by": "tests/support/edits.py"}
     return timeline
-
-
-def media_rates() -> dict[str, Fraction]:
-    return {"juggle_tc": Fraction(24), "01_dog": Fraction(30000, 1001), "bedroom": Fraction(30)}
