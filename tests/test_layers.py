@@ -16,7 +16,9 @@ ALLOWED: dict[str, set[str]] = {
     "pipeline": {"errors", "model", "engine", "media"},
     "jobs": {"errors", "model", "engine", "media", "pipeline"},
     "otio": {"errors", "model", "engine", "media", "pipeline", "jobs"},
-    "cli": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio"},
+    "api": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio"},
+    "daemon": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio", "api"},
+    "cli": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio", "api", "daemon"},
 }
 
 

@@ -51,6 +51,8 @@ class BatchPolicy:
             :data:`~rvm_render.jobs.segments.DEFAULT_SEGMENT_FRAMES` (or resuming a work dir);
             0: one pass, no checkpoints.
         work_dir: the work dir of a single input (default ``OUTDIR/.rvm-work/<stem>``).
+        work_root: the folder every input's work dir goes in, named by its stem (instead of
+            ``OUTDIR/.rvm-work``; the daemon keeps them under its state dir).
         mode: ``sequential`` or ``parallel``; None: sequential here, parallel on workers.
         preroll_frames: parallel mode's warm-up frames before each segment.
         keep_work_dir: keep work dirs after assembly.
@@ -64,6 +66,7 @@ class BatchPolicy:
 
     segment_frames: int | None = None
     work_dir: Path | None = None
+    work_root: Path | None = None
     mode: PlanMode | None = None
     preroll_frames: int = PREROLL_FRAMES
     keep_work_dir: bool = False
@@ -76,6 +79,8 @@ class BatchPolicy:
             raise ConfigError("--segment-frames 0 renders in one pass on one device; drop --workers/--executor")
         if self.segment_frames == 0 and (self.work_dir is not None or self.mode is not None):
             raise ConfigError("--segment-frames 0 renders in one pass; drop --work-dir and --mode, or segment")
+        if self.work_dir is not None and self.work_root is not None:
+            raise ConfigError("work_dir and work_root: name one clip's work dir or the folder of all, not both")
 
     @property
     def distributed(self) -> bool:
@@ -88,6 +93,12 @@ class BatchPolicy:
         max_frames = self.segment_frames or DEFAULT_SEGMENT_FRAMES
         return SegmentPolicy(max_frames=max_frames, preroll_frames=self.preroll_frames)
 
+    def work_dir_of(self, request: RenderRequest, info: MediaInfo) -> Path | None:
+        """The work dir a clip's segments use: ``work_dir``, ``work_root/<stem>``, or None (the default)."""
+        if self.work_root is not None:
+            return self.work_root / output_stem(request, info)
+        return self.work_dir
+
     def segmented(self, request: RenderRequest, info: MediaInfo) -> bool:
         """Whether to render in segments: asked for, longer than one segment, or resuming one."""
         if self.segment_frames == 0:
@@ -95,7 +106,8 @@ class BatchPolicy:
         if self.segment_frames is not None or self.work_dir is not None or self.mode is not None:
             return True
         first, last = frame_range(request, info)
-        return last - first + 1 > DEFAULT_SEGMENT_FRAMES or work_dir_for(request, info).exists()
+        resuming = work_dir_for(request, info, self.work_dir_of(request, info)).exists()
+        return last - first + 1 > DEFAULT_SEGMENT_FRAMES or resuming
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,7 +206,7 @@ def _render_one(
         matter,
         policy.segments,
         mode=policy.mode or "sequential",
-        work_dir=policy.work_dir,
+        work_dir=policy.work_dir_of(item.request, item.info),
         on_progress=on_progress,
         weights_path=weights_path,
         keep_work_dir=policy.keep_work_dir,
@@ -221,7 +233,7 @@ def _render_distributed(
                 matter,
                 policy.segments,
                 mode=policy.mode or "parallel",
-                work_dir=policy.work_dir,
+                work_dir=policy.work_dir_of(item.request, item.info),
                 weights_path=weights_path,
                 info=item.info,
             )

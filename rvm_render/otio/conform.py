@@ -51,12 +51,14 @@ class ConformOptions:
         relink_dirs: folders to find missing media in by file name.
         strict: a skipped clip fails the conform (before anything renders).
         relative_paths: matte references relative to the written timeline (default: absolute).
+        media_roots: when given, media outside these folders is not matted (the daemon's rule).
     """
 
     handles: int = DEFAULT_HANDLES
     relink_dirs: tuple[Path, ...] = ()
     strict: bool = False
     relative_paths: bool = False
+    media_roots: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def plan_timeline(path: Path, options: ConformOptions, *, bundle_media_dir: Path
     """
     read = read_timeline(path, bundle_media_dir=bundle_media_dir)
     plan = conform_plan(read.timeline, media_root=read.media_root, relink_dirs=options.relink_dirs,
-                        handles=options.handles)  # fmt: skip
+                        handles=options.handles, media_roots=options.media_roots)  # fmt: skip
     return read, plan
 
 
@@ -157,13 +159,14 @@ def conform_timeline(
     weights_path: Path,
     on_progress: ProgressCallback | None = None,
     on_failure: Callable[[MediaRange, RvmRenderError], None] | None = None,
+    on_plan: Callable[[ConformPlan], None] | None = None,
 ) -> ConformResult:
     """Matte every media range ``path``'s edit uses and write ``OUTDIR/<stem>.rvm.otio`` (module doc).
 
     Ranges a previous run of the same conform finished (their manifest matches) are reused, so an
     interrupted conform resumes where it stopped; long ranges also resume segment by segment.
     A range that fails is reported through ``on_failure``; the timeline is still written with
-    the mattes that could be made.
+    the mattes that could be made. ``on_plan`` gets the plan before anything renders.
 
     Raises:
         TimelineError: the timeline cannot be read, or ``options.strict`` and clips were skipped.
@@ -172,6 +175,8 @@ def conform_timeline(
     """
     bundle_media = output_dir / WORK_DIR_NAME / f"{path.name}.media"
     read, plan = plan_timeline(path, options, bundle_media_dir=bundle_media)
+    if on_plan is not None:
+        on_plan(plan)
     if options.strict and plan.skipped:
         listed = "; ".join(s.line() for s in plan.skipped[:3]) + ("; ..." if len(plan.skipped) > 3 else "")
         raise TimelineError(

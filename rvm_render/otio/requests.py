@@ -223,10 +223,11 @@ class _Media:
 
 
 class _Planner:
-    def __init__(self, root: Path, finder: MediaFinder, handles: int) -> None:
+    def __init__(self, root: Path, finder: MediaFinder, handles: int, media_roots: Sequence[Path]) -> None:
         self.root = root
         self.finder = finder
         self.handles = handles
+        self.media_roots = tuple(Path(os.path.realpath(r)) for r in media_roots)
         self.uses: list[ClipUse] = []
         self.skipped: list[SkippedClip] = []
         self.audio_clips = 0
@@ -238,10 +239,19 @@ class _Planner:
             self._probed[key] = probe(path) if sequence_rate is None else probe(path, sequence_rate=sequence_rate)
         return self._probed[key]
 
+    def _find(self, recorded: Path) -> tuple[Path | None, str]:
+        found, why = self.finder.find(recorded)
+        if found is None or not self.media_roots:
+            return found, why
+        real = Path(os.path.realpath(found))
+        if any(real == root or real.is_relative_to(root) for root in self.media_roots):
+            return found, why
+        return None, f"media '{found}' is outside the allowed media roots"
+
     def _media(self, reference: otio.core.MediaReference) -> _Media | str:
         """The clip's media, or why there is none."""
         if isinstance(reference, otio.schema.ExternalReference):
-            found, why = self.finder.find(local_path(reference.target_url or "", self.root))
+            found, why = self._find(local_path(reference.target_url or "", self.root))
             if found is None:
                 return why
             info = self._probe(found, None)
@@ -265,7 +275,7 @@ class _Planner:
         field_text = f"%0{width}d" if width else "%d"
         base = local_path(reference.target_url_base or "", self.root)
         first_file = base / f"{reference.name_prefix}{reference.start_frame:0{width}d}{reference.name_suffix}"
-        found, why = self.finder.find(first_file)
+        found, why = self._find(first_file)
         if found is None:
             return why
         pattern = found.parent / f"{escaped(reference.name_prefix)}{field_text}{escaped(reference.name_suffix)}"
@@ -364,6 +374,7 @@ def conform_plan(
     media_root: Path,
     relink_dirs: Sequence[Path] = (),
     handles: int = DEFAULT_HANDLES,
+    media_roots: Sequence[Path] = (),
 ) -> ConformPlan:
     """What ``timeline`` needs matted (see module doc).
 
@@ -372,10 +383,11 @@ def conform_plan(
         media_root: the folder relative media paths start from (the timeline's).
         relink_dirs: folders to find missing media in by file name.
         handles: frames added on each side of what each clip shows.
+        media_roots: when given, media outside these folders is not matted (the daemon's rule).
     """
     if handles < 0:
         raise ValueError(f"handles must be >= 0, got {handles}")
-    planner = _Planner(media_root, MediaFinder(relink_dirs), handles)
+    planner = _Planner(media_root, MediaFinder(relink_dirs), handles, media_roots)
     for index, track in enumerate(timeline.tracks):
         place = ClipPlace(index, track.name, ())
         planner.walk(track, place, track.enabled, track.kind == otio.schema.TrackKind.Video)

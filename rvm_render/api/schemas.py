@@ -1,0 +1,91 @@
+"""What the HTTP API takes and gives: typed request and response models (they make ``/openapi.json``)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rvm_render.jobs.store import JobRecord
+
+__all__ = ["PresetIn", "JobIn", "JobOut", "HealthOut", "LoginIn", "ErrorOut"]
+
+
+class PresetIn(BaseModel):
+    """Overrides of the daemon's default preset; every field optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    formats: list[str] | None = Field(default=None, examples=[["prores4444", "exr"]])
+    downsample_ratio: float | Literal["auto"] | None = None
+    handles: int | None = Field(default=None, ge=0)
+    segment_frames: int | None = Field(default=None, ge=1)
+    background: str | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
+class JobIn(BaseModel):
+    """A job to queue: a clip, an image-sequence pattern or folder, a timeline file, or an OTIO document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str | None = Field(default=None, description="clip, sequence pattern (shot.%04d.exr) or timeline file")
+    otio: dict[str, Any] | None = Field(default=None, description="an OpenTimelineIO timeline document (JSON)")
+    kind: Literal["clip", "timeline"] | None = Field(default=None, description="default: from the path")
+    output_dir: str | None = Field(default=None, description="default: beside the input (required with otio)")
+    priority: int = 0
+    preset: PresetIn | None = None
+
+    @model_validator(mode="after")
+    def _one_input(self) -> JobIn:
+        if (self.path is None) == (self.otio is None):
+            raise ValueError("give exactly one of 'path' and 'otio'")
+        if self.otio is not None and self.output_dir is None:
+            raise ValueError("'output_dir' is required with 'otio'")
+        return self
+
+
+class JobOut(BaseModel):
+    id: int
+    kind: str
+    input: str
+    preset: dict[str, Any]
+    output_dir: str
+    priority: int
+    state: str
+    source: str
+    frames_done: int
+    frames_total: int | None
+    fps: float | None
+    eta_s: float | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    outputs: list[str]
+    error: str | None
+
+    @classmethod
+    def of(cls, record: JobRecord) -> JobOut:
+        document = record.to_json()
+        document.pop("fingerprint")
+        return cls(**document)
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"] = "ok"
+    version: str
+    device: str
+    workers: int
+    queue_depth: int
+    running_job: int | None
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: str
+
+
+class ErrorOut(BaseModel):
+    detail: str

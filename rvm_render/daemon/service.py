@@ -1,0 +1,298 @@
+"""``rvm-render daemon``: hot folders, the job queue, the engine and the HTTP API, until stopped.
+
+:meth:`Daemon.run` reads as the node's life: open the job store (jobs a crash left running are
+queued again to resume), load the engine once, start the render loop, watch the folders (a
+start-up scan takes what was dropped while the node was down), serve the API, then wait for
+SIGTERM or SIGINT, whose handlers only set a flag. Stopping stops taking jobs, interrupts the
+running one (queued again, resumes at the next start) and leaves the store consistent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.handlers
+import os
+import secrets
+import signal
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import uvicorn
+
+from rvm_render import __version__
+from rvm_render.api.schemas import HealthOut, JobIn
+from rvm_render.api.server import create_app
+from rvm_render.daemon.config import DaemonConfig, Preset, WatchFolder
+from rvm_render.daemon.roots import MediaRoots
+from rvm_render.daemon.runner import JobRunner, work_root_of
+from rvm_render.daemon.watcher import HotFolders
+from rvm_render.engine import EngineOptions, open_matter
+from rvm_render.engine.weights import resolve_weights_path
+from rvm_render.errors import ConfigError, MediaError, RvmRenderError
+from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
+from rvm_render.media.probe import IMAGE_EXTENSIONS, probe
+from rvm_render.media.thumbnail import matte_thumbnail_png
+from rvm_render.otio.reading import read_timeline
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Daemon", "TOKEN_ENV", "TOKEN_FILE", "TIMELINE_SUFFIXES", "resolve_token"]
+
+TOKEN_ENV = "RVM_RENDER_TOKEN"
+TOKEN_FILE = "token"
+LOG_FILE = "daemon.log"
+TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml"})
+#: A stop interrupts the running segment at its next frame batch, well within this.
+STOP_TIMEOUT_S = 8.0
+TICK_S = 0.2
+THUMBNAILS_KEPT = 64
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        document = {"time": record.created, "level": record.levelname, "logger": record.name,
+                    "message": record.getMessage()}  # fmt: skip
+        if record.exc_info:
+            document["exception"] = self.formatException(record.exc_info)
+        return json.dumps(document)
+
+
+def resolve_token(config: DaemonConfig) -> tuple[str, str]:
+    """(the API token, where it comes from): ``api.token``, ``$RVM_RENDER_TOKEN``, else ``STATE_DIR/token``.
+
+    The file is made at the first start (mode 0600). Raises ConfigError for a host beyond
+    localhost without a configured token.
+    """
+    if config.api.token:
+        return config.api.token, f"api.token in {config.path}"
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV], f"${TOKEN_ENV}"
+    if not config.api.loopback_only:
+        raise ConfigError(f"api.host: {config.api.host} listens beyond localhost; set api.token or "
+                          f"${TOKEN_ENV} first")  # fmt: skip
+    path = config.state_dir / TOKEN_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip(), str(path)
+
+
+class Daemon:
+    """The render node; also the :class:`~rvm_render.api.server.Controller` behind the API."""
+
+    def __init__(self, config: DaemonConfig) -> None:
+        self.config = config
+        self.roots = MediaRoots(config.media_roots)
+        self.store: JobStore
+        self.token = ""
+        self._runner: JobRunner | None = None
+        self._hot: HotFolders | None = None
+        self._stop = threading.Event()
+        self._probe_failures: set[Path] = set()
+        self._thumbnails: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
+        self._thumbnail_lock = threading.Lock()
+
+    # --- life ----------------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Serve until SIGTERM or SIGINT; return the exit code (0 after a clean stop)."""
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        file_log = logging.handlers.RotatingFileHandler(config.state_dir / LOG_FILE, maxBytes=5 << 20, backupCount=3)
+        file_log.setFormatter(_JsonLines())
+        file_log.setLevel(logging.INFO)
+        root = logging.getLogger()
+        for handler in root.handlers:  # stderr keeps the verbosity asked for; the JSON log gets INFO
+            handler.setLevel(max(handler.level, root.level))
+        root.addHandler(file_log)
+        root.setLevel(min(root.level, logging.INFO))
+        self.token, token_source = resolve_token(config)
+        self.store = JobStore(store_path(config.state_dir))
+        for job_id in self.store.requeue_interrupted():
+            log.warning("job %d was interrupted (crash or kill); queued again, it resumes", job_id)
+        weights = config.weights if config.weights is not None else resolve_weights_path(None)
+        matter = open_matter(weights, EngineOptions(device=config.device, downsample_ratio="auto"))
+        self._runner = JobRunner(self.store, matter, config, self.roots, weights)
+        server = uvicorn.Server(uvicorn.Config(create_app(self), host=config.api.host, port=config.api.port,
+                                               log_level="warning", lifespan="off", access_log=False))  # fmt: skip
+        previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self._runner.start()
+            self._hot = HotFolders(config.watch, config.settle_seconds, self._on_ready)
+            self._hot.start()
+            api = threading.Thread(target=server.run, name="rvm-api", daemon=True)
+            api.start()
+            while not server.started and api.is_alive():
+                time.sleep(0.05)
+            if not api.is_alive():
+                raise ConfigError(f"api: cannot listen on {config.api.host}:{config.api.port} (in use?); "
+                                  "change api.port")  # fmt: skip
+            log.info("rvm-render daemon %s: http://%s:%d/ (token: %s), state in %s", __version__, config.api.host,
+                     config.api.port, token_source, config.state_dir)  # fmt: skip
+            while not self._stop.is_set():
+                self._hot.tick()
+                self._stop.wait(TICK_S)
+            log.info("stopping: no new jobs; the running one is interrupted and resumes at the next start")
+        finally:
+            if self._hot is not None:
+                self._hot.stop()
+            self._runner.stop(STOP_TIMEOUT_S)
+            server.should_exit = True
+            self.store.close()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            logging.getLogger().removeHandler(file_log)
+            file_log.close()
+        return 0
+
+    # --- hot folders ---------------------------------------------------------------------
+
+    def _on_ready(self, folder: WatchFolder, entry: Path) -> None:
+        """A watch-folder entry is complete: queue it (once it also reads as media or a timeline)."""
+        try:
+            source = self._source_of(folder, entry)
+        except (RvmRenderError, OSError) as err:
+            if entry not in self._probe_failures and self._hot is not None:
+                self._probe_failures.add(entry)  # maybe still arriving: one more settle period
+                self._hot.recheck(folder, entry)
+                return
+            source = entry  # it fails as a job, with its reason in the store and in .error.txt
+            log.warning("'%s' does not read as %s (%s); queued to fail with that reason",
+                        entry, folder.kind.value, err)  # fmt: skip
+        self._probe_failures.discard(entry)
+        if source is None:
+            return
+        try:
+            record, created = self._queue(folder.kind, source, folder.output, folder.preset, folder.priority,
+                                          f"watch:{folder.path}", fingerprint_of=entry)  # fmt: skip
+        except (RvmRenderError, OSError) as err:
+            log.error("cannot queue '%s': %s", entry, err)
+            return
+        if created:
+            log.info("job %d queued from %s", record.id, entry)
+
+    def _source_of(self, folder: WatchFolder, entry: Path) -> Path | None:
+        """What to render for a watch-folder entry: a clip, an image sequence's pattern, a timeline; None: not ours."""
+        if folder.kind == JobKind.TIMELINE:
+            if entry.suffix.lower() not in TIMELINE_SUFFIXES:
+                log.info("'%s' is not a timeline (%s); ignored", entry, ", ".join(sorted(TIMELINE_SUFFIXES)))
+                return None
+            with tempfile.TemporaryDirectory(prefix="rvm-render-check-") as unpacked:
+                read_timeline(entry, bundle_media_dir=Path(unpacked))  # readable, whole
+            return entry
+        if entry.is_dir():
+            images = sorted(p for p in entry.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not images:
+                log.info("folder '%s' holds no images; ignored", entry)
+                return None
+            return Path(probe(images[0]).path)
+        probe(entry)
+        return entry
+
+    # --- the controller of the API -------------------------------------------------------
+
+    def _queue(self, kind: JobKind, source: Path, output_dir: Path, preset: Preset, priority: int, origin: str,
+               *, fingerprint_of: Path) -> tuple[JobRecord, bool]:  # fmt: skip
+        record, created = self.store.add(
+            kind, str(source), input_fingerprint(fingerprint_of), preset.to_json(), str(output_dir),
+            priority=priority, source=origin,
+        )  # fmt: skip
+        if created and self._runner is not None:
+            self._runner.wake()
+        return record, created
+
+    def submit(self, job: JobIn) -> tuple[JobRecord, bool]:
+        """Queue an API request (paths must lie in ``media_roots``)."""
+        if job.otio is not None:
+            output_dir = self.roots.check(job.output_dir or "", "output_dir")
+            folder = self.config.state_dir / "timelines"
+            folder.mkdir(parents=True, exist_ok=True)
+            text = json.dumps(job.otio, sort_keys=True)
+            path = folder / f"{secrets.token_hex(8)}.otio"
+            path.write_text(text, encoding="utf-8")
+            try:
+                read_timeline(path)
+            except RvmRenderError:
+                path.unlink()
+                raise
+            kind, source, fingerprint_of = JobKind.TIMELINE, path, path
+        else:
+            source = self.roots.check(job.path or "", "path")
+            kind = JobKind(job.kind) if job.kind else (
+                JobKind.TIMELINE if source.suffix.lower() in TIMELINE_SUFFIXES else JobKind.CLIP)  # fmt: skip
+            fingerprint_of = source
+            if kind == JobKind.CLIP:
+                info = probe(source)  # a clip, a pattern, or a sequence frame: what is rendered
+                source = Path(info.path)
+                fingerprint_of = source.parent if info.is_sequence else source
+            elif not source.exists():
+                raise MediaError(f"timeline '{source}' not found; check the path")
+            output_dir = self.roots.check(job.output_dir, "output_dir") if job.output_dir else source.parent
+        overrides = job.preset.overrides() if job.preset is not None else {}
+        preset = Preset.from_json(overrides, "preset", base=self.config.default_preset)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        return self._queue(kind, source, output_dir, preset, job.priority, "api", fingerprint_of=fingerprint_of)
+
+    def cancel(self, job_id: int) -> JobRecord:
+        record, before = self.store.cancel(job_id)
+        if before == JobState.RUNNING and self._runner is not None:
+            self._runner.cancel(job_id)
+        log.info("job %d cancelled (was %s)", job_id, before.value)
+        return record
+
+    def retry(self, job_id: int) -> JobRecord:
+        record = self.store.retry(job_id)
+        if self._runner is not None:
+            self._runner.wake()
+        return record
+
+    def health(self) -> HealthOut:
+        runner = self._runner
+        return HealthOut(
+            version=__version__,
+            device=str(runner.matter.device) if runner is not None else self.config.device,
+            workers=self.config.workers or 1,
+            queue_depth=self.store.queue_depth(),
+            running_job=runner.running_job if runner is not None else None,
+        )
+
+    def thumbnail(self, job_id: int) -> bytes | None:
+        """The latest matte of a job over a checkerboard: its output, else its newest finished segment."""
+        matte = self._latest_matte(self.store.get(job_id))
+        if matte is None:
+            return None
+        try:
+            stat = matte.stat() if matte.exists() else matte.parent.stat()
+        except OSError:
+            return None
+        key = (str(matte), stat.st_mtime_ns, stat.st_size)
+        with self._thumbnail_lock:
+            if key in self._thumbnails:
+                self._thumbnails.move_to_end(key)
+                return self._thumbnails[key]
+        try:
+            png = matte_thumbnail_png(matte)
+        except ValueError:
+            return None
+        with self._thumbnail_lock:
+            self._thumbnails[key] = png
+            while len(self._thumbnails) > THUMBNAILS_KEPT:
+                self._thumbnails.popitem(last=False)
+        return png
+
+    def _latest_matte(self, job: JobRecord) -> Path | None:
+        candidates = [Path(p) for p in job.outputs if p.endswith(("_matte.mov", "_alpha.mov"))]
+        candidates += [Path(p) for p in job.outputs if "%" in Path(p).name]
+        if candidates:
+            return candidates[0]
+        work = work_root_of(self.config.state_dir, job.id)
+        parts = sorted(work.glob("*/segments/*/*_matte.mov"), key=lambda p: p.stat().st_mtime_ns)
+        parts = parts or sorted(work.glob("*/segments/*/*_alpha.mov"), key=lambda p: p.stat().st_mtime_ns)
+        return parts[-1] if parts else None
+
