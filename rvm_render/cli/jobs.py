@@ -74,8 +74,8 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
 def _calling(action: Any) -> Any:
     try:
         return action()
-    except ApiError as err:
-        kind = JobError if err.status in (404, 409) else ConfigError
+    except ApiError as err:  # a refused request is the caller's to fix (exit 2); the rest is the job's or node's
+        kind = ConfigError if err.status in (400, 401, 403, 413, 422) else JobError
         raise kind(str(err)) from None
 
 
