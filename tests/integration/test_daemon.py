@@ -25,7 +25,8 @@ import pytest
 
 from rvm_render.api.client import ApiError, RvmRenderClient
 from rvm_render.cli.main import main
-from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, short_clip, wait_for, write_config
+from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, wait_for, write_config
+from support.frames import short_clip
 
 CLIP_FRAMES = 8
 

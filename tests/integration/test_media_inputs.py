@@ -11,28 +11,14 @@ import pytest
 
 from rvm_render.media import colour, open_reader, probe
 from rvm_render.media.writers import OutputFormat, open_writer
+from support.frames import short_clip
 
 FRAMES = 6
 
 
-def remux_video(src: Path, dst: Path, packets: int) -> None:
-    """Copy the first ``packets`` video packets of ``src`` into ``dst`` (container from the suffix)."""
-    with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
-        video = out.add_stream_from_template(inp.streams.video[0])
-        copied = 0
-        for packet in inp.demux(inp.streams.video[0]):
-            if not packet.size:
-                continue
-            packet.stream = video
-            out.mux(packet)
-            copied += 1
-            if copied == packets:
-                break
-
-
 def test_matroska_frame_count_comes_from_packets(clips_dir: Path, tmp_path: Path) -> None:
     path = tmp_path / "dog.mkv"
-    remux_video(clips_dir / "01_dog.mp4", path, 48)
+    short_clip(clips_dir / "01_dog.mp4", path, 48)
     with av.open(str(path)) as container:
         assert not container.streams.video[0].frames  # Matroska has no frame count in its header
     info = probe(path)

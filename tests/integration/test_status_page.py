@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, short_clip, wait_for, write_config
+from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, wait_for, write_config
+from support.frames import short_clip
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]  # fmt: skip

@@ -1,4 +1,4 @@
-"""A real ``rvm-render daemon`` process on a temp config, and short real clips to feed it."""
+"""A real ``rvm-render daemon`` process on a temp config."""
 
 from __future__ import annotations
 
@@ -12,13 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import av
 import yaml
 
 from rvm_render.api.client import ApiError, RvmRenderClient
 from support.cli import installed_rvm_render
 
-__all__ = ["TOKEN", "free_port", "write_config", "DaemonProcess", "running_daemon", "short_clip", "wait_for"]
+__all__ = ["TOKEN", "free_port", "write_config", "DaemonProcess", "running_daemon", "wait_for"]
 
 TOKEN = "test-token-0123456789"
 
@@ -113,17 +112,3 @@ def running_daemon(config: Path, port: int) -> Iterator[DaemonProcess]:
             daemon.process.kill()
             daemon.process.wait(timeout=30)
 
-
-def short_clip(source: Path, target: Path, frames: int) -> Path:
-    """The first ``frames`` video packets of a real clip remuxed into ``target`` (no re-encode)."""
-    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
-        video = out.add_stream_from_template(inp.streams.video[0])
-        copied = 0
-        for packet in inp.demux(inp.streams.video[0]):
-            if packet.size:
-                packet.stream = video
-                out.mux(packet)
-                copied += 1
-                if copied == frames:
-                    break
-    return target

@@ -1,11 +1,13 @@
-"""Realistic mattes from real frames, and raw plane access for decoded high-bit-depth video."""
+"""Realistic mattes from real frames, raw plane access for decoded high-bit-depth video, short real clips."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import av
 import numpy as np
 
-__all__ = ["luma_matte", "planes_of"]
+__all__ = ["luma_matte", "planes_of", "short_clip"]
 
 
 def luma_matte(rgb: np.ndarray, radius: int = 7) -> np.ndarray:
@@ -34,3 +36,18 @@ def planes_of(frame: av.VideoFrame) -> list[np.ndarray]:
         np.frombuffer(p, np.uint16).reshape(p.height, p.line_size // 2)[:, : p.width].astype(np.int64)
         for p in frame.planes
     ]
+
+
+def short_clip(source: Path, target: Path, frames: int) -> Path:
+    """The first ``frames`` video packets of a real clip remuxed into ``target`` (no re-encode)."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        video = out.add_stream_from_template(inp.streams.video[0])
+        copied = 0
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = video
+                out.mux(packet)
+                copied += 1
+                if copied == frames:
+                    break
+    return target
