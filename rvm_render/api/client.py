@@ -78,11 +78,16 @@ class RvmRenderClient:
         output_dir: str | None = None,
         priority: int = 0,
         preset: dict[str, Any] | None = None,
+        frames: str | None = None,
     ) -> Job:
-        """Queue a clip, sequence or timeline file (``path``) or an OTIO document (``otio``)."""
+        """Queue a clip, sequence or timeline file (``path``) or an OTIO document (``otio``).
+
+        ``frames`` (``"FIRST-LAST"``, inclusive) limits a clip job to a range: the file numbers of an
+        image sequence, 0-based indexes of a movie.
+        """
         body: dict[str, Any] = {"priority": priority}
         for key, value in (("path", path), ("otio", otio), ("kind", kind), ("output_dir", output_dir),
-                           ("preset", preset)):  # fmt: skip
+                           ("preset", preset), ("frames", frames)):  # fmt: skip
             if value is not None:
                 body[key] = value
         return self._call("POST", "/jobs", body)

@@ -34,6 +34,10 @@ class JobIn(BaseModel):
     path: str | None = Field(default=None, description="clip, sequence pattern (shot.%04d.exr) or timeline file")
     otio: dict[str, Any] | None = Field(default=None, description="an OpenTimelineIO timeline document (JSON)")
     kind: Literal["clip", "timeline"] | None = Field(default=None, description="default: from the path")
+    frames: str | None = Field(
+        default=None, pattern=r"^\d+-\d+$", examples=["1001-1024"],
+        description="a clip's frames FIRST-LAST, inclusive: file numbers of an image sequence, 0-based for a movie",
+    )  # fmt: skip
     output_dir: str | None = Field(default=None, description="default: beside the input (required with otio)")
     priority: int = 0
     preset: PresetIn | None = None
@@ -44,6 +48,12 @@ class JobIn(BaseModel):
             raise ValueError("give exactly one of 'path' and 'otio'")
         if self.otio is not None and self.output_dir is None:
             raise ValueError("'output_dir' is required with 'otio'")
+        if self.frames is not None:
+            if self.otio is not None or self.kind == "timeline":
+                raise ValueError("'frames' selects frames of a clip; a timeline's clips come with their ranges")
+            first, _, last = self.frames.partition("-")
+            if int(first) > int(last):
+                raise ValueError(f"'frames': {self.frames} ends before it starts; give FIRST-LAST")
         return self
 
 
@@ -51,6 +61,7 @@ class JobOut(BaseModel):
     id: int
     kind: str
     input: str
+    frames: str
     preset: dict[str, Any]
     output_dir: str
     priority: int

@@ -11,7 +11,7 @@ from typing import Any
 
 from rvm_render.api.client import TOKEN_ENV, URL_ENV, ApiError, RvmRenderClient
 from rvm_render.cli.daemon import config_path_from
-from rvm_render.cli.options import parse_formats
+from rvm_render.cli.options import parse_formats, parse_frame_range
 from rvm_render.cli.progress import format_duration
 from rvm_render.daemon.config import load_config
 from rvm_render.daemon.service import TOKEN_FILE
@@ -53,6 +53,9 @@ def add_parsers(commands: argparse._SubParsersAction) -> None:
                                  description="Queue PATH on the daemon (it must lie in its media_roots).")  # fmt: skip
     submit.add_argument("path", metavar="PATH", help="clip, image sequence (pattern or folder) or timeline")
     submit.add_argument("-o", "--output-dir", default=None, metavar="DIR", help="default: beside the input")
+    submit.add_argument("--frames", type=parse_frame_range, default=None, metavar="FIRST-LAST",
+                        help="only these frames of a clip, inclusive: 0-based for movies, the file numbers "
+                             "for image sequences (default: all)")  # fmt: skip
     submit.add_argument("--priority", type=int, default=0, help="higher runs first (default: 0)")
     submit.add_argument("--formats", type=parse_formats, default=None, help="deliverables (default: the daemon's)")
     submit.add_argument("--wait", action="store_true", help="wait until the job is done and show its progress")
@@ -84,7 +87,9 @@ def _submit(args: argparse.Namespace) -> int:
     preset = None if args.formats is None else {"formats": [fmt.value for fmt in args.formats]}
     path = str(Path(args.path).absolute())
     output_dir = None if args.output_dir is None else str(Path(args.output_dir).absolute())
-    job = _calling(lambda: client.submit(path, output_dir=output_dir, priority=args.priority, preset=preset))
+    frames = None if args.frames is None else "{}-{}".format(*args.frames)
+    job = _calling(lambda: client.submit(path, output_dir=output_dir, priority=args.priority, preset=preset,
+                                         frames=frames))  # fmt: skip
     print(f"job {job['id']} {job['state']}: {job['input']}")
     if not args.wait:
         return 0

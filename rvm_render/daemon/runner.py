@@ -229,17 +229,19 @@ class JobRunner:
             if failures:
                 raise RvmRenderError(f"{len(failures)} of {len(result.plan.ranges)} media ranges failed: {failures[0]}")
             return [str(result.timeline_path)] + [str(r.manifest) for r in (*result.reused, *result.rendered)]
-        request = RenderRequest(self.roots.check(job.input, "input"), output_dir)
+        first_frame, last_frame = job.frame_range or (None, None)
+        request = RenderRequest(self.roots.check(job.input, "input"), output_dir, first_frame, last_frame)
         inputs = probe_inputs([request], collect)
         if failures:
             raise RvmRenderError(failures[0])
         info = inputs[0].info
-        needed = estimated_output_bytes(settings.formats, info.width, info.height, info.frames)
+        frames = info.frames if job.frame_range is None else last_frame - first_frame + 1
+        needed = estimated_output_bytes(settings.formats, info.width, info.height, frames)
         shortfall = disk_shortfall(output_dir, needed)
         if shortfall is not None:
             raise RvmRenderError(shortfall)
         results = render_batch(inputs, settings, self.matter, policy, weights_path=self.weights_path,
-                               on_failure=collect, on_progress=_Progress(self, job.id, info.frames))  # fmt: skip
+                               on_failure=collect, on_progress=_Progress(self, job.id, frames))  # fmt: skip
         if failures or not results:
             raise RvmRenderError(failures[0] if failures else f"'{job.input}' was not rendered")
         result = results[0]

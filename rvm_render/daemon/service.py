@@ -198,10 +198,10 @@ class Daemon:
     # --- the controller of the API -------------------------------------------------------
 
     def _queue(self, kind: JobKind, source: Path, output_dir: Path, preset: Preset, priority: int, origin: str,
-               *, fingerprint_of: Path) -> tuple[JobRecord, bool]:  # fmt: skip
+               *, fingerprint_of: Path, frames: str = "") -> tuple[JobRecord, bool]:  # fmt: skip
         record, created = self.store.add(
             kind, str(source), input_fingerprint(fingerprint_of), preset.to_json(), str(output_dir),
-            priority=priority, source=origin,
+            frames=frames, priority=priority, source=origin,
         )  # fmt: skip
         if created and self._runner is not None:
             self._runner.wake()
@@ -237,7 +237,8 @@ class Daemon:
         overrides = job.preset.overrides() if job.preset is not None else {}
         preset = Preset.from_json(overrides, "preset", base=self.config.default_preset)
         output_dir.mkdir(parents=True, exist_ok=True)
-        return self._queue(kind, source, output_dir, preset, job.priority, "api", fingerprint_of=fingerprint_of)
+        return self._queue(kind, source, output_dir, preset, job.priority, "api", fingerprint_of=fingerprint_of,
+                           frames=job.frames or "")  # fmt: skip
 
     def cancel(self, job_id: int) -> JobRecord:
         record, before = self.store.cancel(job_id)

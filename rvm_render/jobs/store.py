@@ -1,6 +1,7 @@
 """The render node's persistent job queue: SQLite in WAL mode, one module owning the schema.
 
-A job is one input (a clip, an image sequence, a timeline) with its preset and output folder.
+A job is one input (a clip, an image sequence, a timeline), optionally a frame range of a clip,
+with its preset and output folder.
 States move only along :data:`TRANSITIONS`, each change in one transaction, so a crash or
 ``kill -9`` leaves the store consistent: at start-up, jobs still marked running are queued again
 (:meth:`JobStore.requeue_interrupted`) and resume from their work dirs. A job's *fingerprint*
@@ -65,12 +66,13 @@ TRANSITIONS: frozenset[tuple[JobState, JobState]] = frozenset(
 )
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         kind TEXT NOT NULL CHECK (kind IN ('clip', 'timeline')),
         input TEXT NOT NULL,
+        frames TEXT NOT NULL DEFAULT '',
         fingerprint TEXT NOT NULL,
         preset TEXT NOT NULL,
         output_dir TEXT NOT NULL,
@@ -87,12 +89,19 @@ _SCHEMA = (
         outputs TEXT NOT NULL DEFAULT '[]',
         error TEXT
     )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_once ON jobs (fingerprint, output_dir, preset)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS jobs_once_v2 ON jobs (fingerprint, frames, output_dir, preset)",
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, id)",
 )
+#: Schema changes from each earlier version, applied in order when an older store is opened.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE jobs ADD COLUMN frames TEXT NOT NULL DEFAULT ''",
+        "DROP INDEX IF EXISTS jobs_once",
+    ),
+}
 _COLUMNS = (
-    "id, kind, input, fingerprint, preset, output_dir, priority, state, source, frames_done, frames_total, fps, "
-    "eta_s, created_at, started_at, finished_at, outputs, error"
+    "id, kind, input, frames, fingerprint, preset, output_dir, priority, state, source, frames_done, frames_total, "
+    "fps, eta_s, created_at, started_at, finished_at, outputs, error"
 )
 
 
@@ -120,6 +129,8 @@ class JobRecord:
     id: int
     kind: JobKind
     input: str
+    frames: str
+    """``FIRST-LAST`` (inclusive frame numbers) of a clip job limited to a range; empty for all frames."""
     fingerprint: str
     preset: dict[str, Any]
     output_dir: str
@@ -145,6 +156,14 @@ class JobRecord:
         values["outputs"] = json.loads(values["outputs"])
         return cls(**values)
 
+    @property
+    def frame_range(self) -> tuple[int, int] | None:
+        """(first, last) of :attr:`frames`, None for all frames."""
+        if not self.frames:
+            return None
+        first, _, last = self.frames.partition("-")
+        return int(first), int(last)
+
     def to_json(self) -> dict[str, Any]:
         document = {name: getattr(self, name) for name in self.__dataclass_fields__}
         document["kind"], document["state"] = self.kind.value, self.state.value
@@ -168,9 +187,12 @@ class JobStore:
             self._db.execute("PRAGMA synchronous=NORMAL")
             with self._transaction() as db:
                 version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version not in (0, SCHEMA_VERSION):
+                if version > SCHEMA_VERSION:
                     raise JobError(f"job store '{path}' has schema version {version}, this rvm-render reads "
                                    f"{SCHEMA_VERSION}; use another state_dir or upgrade rvm-render")  # fmt: skip
+                for older in range(version, SCHEMA_VERSION) if version else ():  # 0: a new store
+                    for statement in _MIGRATIONS[older]:
+                        db.execute(statement)
                 for statement in _SCHEMA:
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
@@ -245,22 +267,24 @@ class JobStore:
         preset: dict[str, Any],
         output_dir: str,
         *,
+        frames: str = "",
         priority: int = 0,
         source: str = "api",
     ) -> tuple[JobRecord, bool]:
-        """Queue a job; returns it and whether it is new (the same content, output and preset is queued once)."""
+        """Queue a job; returns it and whether it is new (the same content, range, output and preset is
+        queued once)."""
         preset_text = json.dumps(preset, sort_keys=True, separators=(",", ":"))
         with self._locked() as db:
             cursor = db.execute(
-                "INSERT OR IGNORE INTO jobs (kind, input, fingerprint, preset, output_dir, priority, state, source, "
-                "created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-                (kind.value, input_path, fingerprint, preset_text, output_dir, priority, source, time.time()),
+                "INSERT OR IGNORE INTO jobs (kind, input, frames, fingerprint, preset, output_dir, priority, state, "
+                "source, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
+                (kind.value, input_path, frames, fingerprint, preset_text, output_dir, priority, source, time.time()),
             )
             if cursor.rowcount:
                 return self._get(db, int(cursor.lastrowid or 0)), True
             row = db.execute(
-                f"SELECT {_COLUMNS} FROM jobs WHERE fingerprint = ? AND output_dir = ? AND preset = ?",
-                (fingerprint, output_dir, preset_text),
+                f"SELECT {_COLUMNS} FROM jobs WHERE fingerprint = ? AND frames = ? AND output_dir = ? AND preset = ?",
+                (fingerprint, frames, output_dir, preset_text),
             ).fetchone()
             return JobRecord._from_row(row), False
 

@@ -303,6 +303,27 @@ def test_cli_submit_and_status_talk_to_the_daemon(
     assert "401" in capsys.readouterr().err
 
 
+def test_a_clip_job_renders_only_its_frame_range_and_a_range_is_a_job_of_its_own(
+    node: DaemonProcess, small_clip: Path
+) -> None:
+    output = _media(node) / "ranged"
+    job = node.client.submit(str(small_clip), output_dir=str(output), frames="3-6")
+    assert job["frames"] == "3-6"
+    done = node.wait_done(job["id"])
+    manifest = json.loads(Path(done["outputs"][0]).read_text())
+    exr = next(o for o in manifest["outputs"] if o["format"] == "exr")
+    assert (exr["first_frame"], exr["last_frame"]) == (3, 6)
+    assert sorted(p.name for p in output.glob("*.exr")) == [f"small_matte.{n:06d}.exr" for n in range(3, 7)]
+    assert done["frames_total"] == done["frames_done"] == 4
+    whole = node.client.submit(str(small_clip), output_dir=str(output / "whole"))
+    assert whole["id"] != job["id"] and whole["frames"] == ""
+    assert node.client.submit(str(small_clip), output_dir=str(output), frames="3-6")["id"] == job["id"]
+    with pytest.raises(ApiError) as refused:
+        node.client.submit(str(small_clip), output_dir=str(output), frames="6-3")
+    assert refused.value.status == 422 and "ends before it starts" in str(refused.value)
+    node.wait_done(whole["id"])
+
+
 def test_client_is_standard_library_only() -> None:
     import ast
 
