@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "rvm_render"
@@ -13,13 +14,18 @@ ALLOWED: dict[str, set[str]] = {
     "model": {"errors"},
     "engine": {"errors", "model"},
     "media": {"errors"},
+    "quality": {"errors", "media"},
     "pipeline": {"errors", "model", "engine", "media"},
     "jobs": {"errors", "model", "engine", "media", "pipeline"},
     "otio": {"errors", "model", "engine", "media", "pipeline", "jobs"},
     "api": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio"},
     "daemon": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio", "api"},
-    "cli": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio", "api", "daemon"},
+    "cli": {"errors", "model", "engine", "media", "pipeline", "jobs", "otio", "api", "daemon", "quality"},
+    # Editor plug-ins run inside Resolve's and Nuke's Python: of rvm_render only the client (see below).
+    "integrations": {"api"},
 }
+#: The only modules of other layers a layer may import, where it may not import the whole layer.
+ONLY_MODULES: dict[str, set[str]] = {"integrations": {"rvm_render.api.client"}}
 
 
 def _layer_of(module: str) -> str | None:
@@ -49,10 +55,26 @@ def test_no_upward_imports() -> None:
             continue  # the package root (__init__) re-exports lazily
         for lineno, module in _imports(path):
             target = _layer_of(module)
-            if target in (None, "", layer) or target in ALLOWED[layer]:
+            own = target in (None, "", layer)
+            if own or (target in ALLOWED[layer] and module in ONLY_MODULES.get(layer, {module})):
                 continue
             violations.append(f"{relative}:{lineno} imports {module} ({layer} -> {target})")
     assert not violations, "upward imports:\n" + "\n".join(violations)
+
+
+#: What the editor plug-ins may import besides the standard library: the hosts' own modules.
+HOST_MODULES = {"nuke", "nukescripts", "hiero", "DaVinciResolveScript", "PySide2", "PySide6"}
+
+
+def test_editor_plugins_import_only_the_standard_library_the_host_and_the_client() -> None:
+    foreign = []
+    for path in sorted((PACKAGE / "integrations").rglob("*.py")):
+        for lineno, module in _imports(path):
+            top = module.split(".")[0]
+            if top in sys.stdlib_module_names or top in HOST_MODULES or top == "__future__" or top == "rvm_render":
+                continue
+            foreign.append(f"{path.relative_to(PACKAGE)}:{lineno} imports {module}")
+    assert not foreign, "editor plug-ins must not import third-party libraries:\n" + "\n".join(foreign)
 
 
 def test_every_package_module_belongs_to_a_layer() -> None:

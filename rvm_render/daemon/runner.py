@@ -48,6 +48,11 @@ class JobStopped(KeyboardInterrupt):
     every layer cleans up as on Ctrl-C."""
 
 
+def submitted_timelines_dir(state_dir: Path) -> Path:
+    """Where OTIO documents posted to the API are kept: the daemon's own files, read outside media_roots."""
+    return state_dir / "timelines"
+
+
 def work_root_of(state_dir: Path, job_id: int) -> Path:
     """``<state_dir>/work/job-<id>``: the work dirs of a job's clips."""
     return state_dir / "work" / f"job-{job_id}"
@@ -207,6 +212,13 @@ class JobRunner:
             address=self.config.address,
         )
 
+    def _timeline_path(self, job: JobRecord) -> Path:
+        """A timeline job's file: one posted to the API (the daemon's own), else one inside media_roots."""
+        path = Path(job.input)
+        if path.parent == submitted_timelines_dir(self.config.state_dir) and path.is_file():
+            return path
+        return self.roots.check(job.input, "timeline")
+
     def _render(self, job: JobRecord) -> list[str]:
         preset = Preset.from_json(job.preset, "preset")
         settings = self._settings(job, preset)
@@ -222,7 +234,7 @@ class JobRunner:
             options = ConformOptions(handles=preset.handles, media_roots=self.roots.roots)
             progress = _Progress(self, job.id, None)
             result = conform_timeline(
-                self.roots.check(job.input, "timeline"), output_dir, settings, self.matter, policy, options,
+                self._timeline_path(job), output_dir, settings, self.matter, policy, options,
                 weights_path=self.weights_path, on_progress=progress, on_failure=collect,
                 on_plan=lambda plan: setattr(progress, "frames_total", plan.frames),
             )  # fmt: skip

@@ -28,7 +28,7 @@ from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
 from rvm_render.daemon.config import DaemonConfig, Preset, WatchFolder
 from rvm_render.daemon.roots import MediaRoots
-from rvm_render.daemon.runner import JobRunner, work_root_of
+from rvm_render.daemon.runner import JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.engine.weights import resolve_weights_path
@@ -211,7 +211,7 @@ class Daemon:
         """Queue an API request (paths must lie in ``media_roots``)."""
         if job.otio is not None:
             output_dir = self.roots.check(job.output_dir or "", "output_dir")
-            folder = self.config.state_dir / "timelines"
+            folder = submitted_timelines_dir(self.config.state_dir)
             folder.mkdir(parents=True, exist_ok=True)
             text = json.dumps(job.otio, sort_keys=True)
             path = folder / f"{secrets.token_hex(8)}.otio"

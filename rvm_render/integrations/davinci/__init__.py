@@ -1,0 +1,1 @@
+"""The DaVinci Resolve plug-in: Workspace > Scripts > Utility > RVM Render Matte (see resolve_matte)."""

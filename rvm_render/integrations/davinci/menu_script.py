@@ -1,0 +1,49 @@
+"""RVM Render Matte: matte the current timeline on the rvm-render daemon and place the mattes above it.
+
+Installed as ``Fusion/Scripts/Utility/RVM Render Matte.py`` by
+``python -m rvm_render.integrations install resolve``, which sets ``SUPPORT_DIR`` below to the
+folder holding the plug-in and its vendored API client. Run it from Workspace > Scripts, or
+from a terminal while Resolve runs (with Resolve's scripting environment variables set).
+"""
+
+import os
+import sys
+
+SUPPORT_DIR = None  # set by the installer
+
+
+def _resolve():
+    """Resolve's scripting object, the ways Resolve hands it to scripts."""
+    scope = globals()
+    if scope.get("resolve"):
+        return scope["resolve"]
+    if scope.get("app"):
+        return scope["app"].GetResolve()
+    if scope.get("bmd"):
+        return scope["bmd"].scriptapp("Resolve")
+    try:
+        import DaVinciResolveScript
+    except ImportError:
+        return None
+    return DaVinciResolveScript.scriptapp("Resolve")
+
+
+def run():
+    if SUPPORT_DIR and SUPPORT_DIR not in sys.path:
+        sys.path.insert(0, SUPPORT_DIR)
+    from rvm_render.integrations.davinci.resolve_matte import Settings, main
+
+    resolve = _resolve()
+    if resolve is None:
+        print("RVM Render: error: Resolve is not reachable; run this from Workspace > Scripts in DaVinci Resolve "
+              "(or set RESOLVE_SCRIPT_API/RESOLVE_SCRIPT_LIB as Resolve's scripting README says)")
+        return 1
+    settings = Settings.load(os.path.join(SUPPORT_DIR, "settings.json") if SUPPORT_DIR else None)
+    report = main(resolve, settings, globals().get("bmd"))
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    status = run()
+    if globals().get("resolve") is None and globals().get("app") is None and globals().get("bmd") is None:
+        sys.exit(status)  # from a terminal; inside Resolve, never exit its Python
