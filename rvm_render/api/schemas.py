@@ -21,6 +21,7 @@ class PresetIn(BaseModel):
     handles: int | None = Field(default=None, ge=0)
     segment_frames: int | None = Field(default=None, ge=1)
     background: str | None = None
+    warmup: int | None = Field(default=None, ge=0, description="warm-start frames before each shot")
 
     def overrides(self) -> dict[str, Any]:
         return self.model_dump(exclude_none=True)

@@ -18,7 +18,7 @@ from rvm_render.jobs.batch import BatchPolicy
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES
 from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.pipeline import RenderSettings
-from rvm_render.pipeline.render import DEFAULT_FORMATS
+from rvm_render.pipeline.render import DEFAULT_FORMATS, DEFAULT_WARMUP_FRAMES
 
 __all__ = [
     "FORMAT_HELP",
@@ -121,6 +121,15 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         default="auto",
         metavar="auto|R",
         help="network input scale (default: auto)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=parse_frame_count,
+        default=DEFAULT_WARMUP_FRAMES,
+        metavar="N",
+        help="warm start: before each shot's first frame, run the network over the shot's next N frames in "
+        "reverse and discard them, so the first frames are matted from a settled state (default: %(default)s; "
+        "see bench/warmup.py)",
     )
     parser.add_argument(
         "--background",
@@ -233,6 +242,7 @@ def render_settings_from(args: argparse.Namespace) -> RenderSettings:
         background=None if args.background is None else parse_background(args.background),
         overwrite=args.overwrite,
         batch_frames=preferred_batch_frames(args.device) if args.batch_frames is None else args.batch_frames,
+        warmup_frames=args.warmup,
     )
 
 

@@ -23,6 +23,7 @@ from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES
 from rvm_render.jobs.store import JobKind
 from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.otio.requests import DEFAULT_HANDLES
+from rvm_render.pipeline.render import DEFAULT_WARMUP_FRAMES
 
 __all__ = ["Preset", "WatchFolder", "ApiConfig", "DaemonConfig", "load_config", "DEFAULT_PORT"]
 
@@ -32,13 +33,14 @@ _T = TypeVar("_T")
 
 @dataclass(frozen=True, slots=True)
 class Preset:
-    """How a job renders: deliverables, network scale, timeline handles, checkpoint interval."""
+    """How a job renders: deliverables, network scale, timeline handles, checkpoint interval, warm start."""
 
     formats: tuple[OutputFormat, ...] = (OutputFormat.PRORES4444, OutputFormat.EXR)
     downsample_ratio: float | Literal["auto"] = "auto"
     handles: int = DEFAULT_HANDLES
     segment_frames: int = DEFAULT_SEGMENT_FRAMES
     background: str | None = None
+    warmup: int = DEFAULT_WARMUP_FRAMES
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +49,7 @@ class Preset:
             "handles": self.handles,
             "segment_frames": self.segment_frames,
             "background": self.background,
+            "warmup": self.warmup,
         }
 
     @classmethod
@@ -65,10 +68,11 @@ class Preset:
             segment_frames=_count(data.get("segment_frames", base.segment_frames), f"{where}.segment_frames",
                                   minimum=1),  # fmt: skip
             background=_background(data.get("background", base.background), f"{where}.background"),
+            warmup=_count(data.get("warmup", base.warmup), f"{where}.warmup"),
         )
 
 
-PRESET_KEYS = frozenset({"formats", "downsample_ratio", "handles", "segment_frames", "background"})
+PRESET_KEYS = frozenset({"formats", "downsample_ratio", "handles", "segment_frames", "background", "warmup"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -201,7 +201,8 @@ class JobRunner:
         background = None if preset.background is None else parse_background(preset.background)
         overwrite = self.store.rendered_before(job)
         return RenderSettings(formats=preset.formats, background=background, overwrite=overwrite,
-                              batch_frames=preferred_batch_frames(self.config.device))  # fmt: skip
+                              batch_frames=preferred_batch_frames(self.config.device),
+                              warmup_frames=preset.warmup)  # fmt: skip
 
     def _policy(self, job: JobRecord, preset: Preset) -> BatchPolicy:
         return BatchPolicy(

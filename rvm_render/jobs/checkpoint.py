@@ -154,6 +154,7 @@ class RenderSpec:
         variant: model variant of the weights (``"mobilenetv3"``, ``"resnet50"``).
         weights_path: weights file or tfjs folder as seen by the planner; None: the usual lookup.
         weights_sha256: digest the weights must have.
+        warmup_frames: warm start before each shot (:func:`~rvm_render.pipeline.render.warm_up`).
     """
 
     input_path: str
@@ -170,6 +171,7 @@ class RenderSpec:
     variant: str | None
     weights_path: str | None
     weights_sha256: str
+    warmup_frames: int = 0
 
     def output_settings(self) -> dict[str, Any]:
         """The fields that change the rendered pixels: what :func:`settings_hash` covers."""
@@ -182,6 +184,7 @@ class RenderSpec:
             "batch_frames": self.batch_frames,
             "precision": self.precision,
             "variant": self.variant,
+            "warmup_frames": self.warmup_frames,
         }
 
     def to_json(self) -> dict[str, Any]:

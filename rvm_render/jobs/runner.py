@@ -19,7 +19,9 @@ Bit-exactness (sequential mode): a segment starts from the state the previous on
 (``RecurrentState.to_bytes`` round-trips exactly), and segment lengths are multiples of the
 engine batch (``SegmentPolicy.frame_multiple = batch_frames``), so every batch holds the same
 frames as in one pass; on CPU the engine mattes frame by frame anyway. A resumed render and a
-single pass over the same frames therefore give identical mattes.
+single pass over the same frames therefore give identical mattes. The warm start
+(``--warmup``) runs only where a shot starts (a segment with ``starts_at_cut``), exactly where a
+single pass runs it, so it keeps that promise.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
 from rvm_render.jobs.checkpoint import (
     PLAN_FILE,
     CompletedSegment,
+    JobPlan,
     RenderSpec,
     WorkDir,
     default_work_dir,
     plan_for,
 )
 from rvm_render.jobs.cuts import detect_cuts_in_clip
-from rvm_render.jobs.segments import PlanMode, SegmentPolicy
+from rvm_render.jobs.segments import PlanMode, Segment, SegmentPolicy
 from rvm_render.media.probe import MediaInfo, probe, sequence_frame_path
 from rvm_render.media.writers import OutputFormat, WrittenOutput
 from rvm_render.pipeline.manifest import manifest_path_for
@@ -61,6 +64,7 @@ from rvm_render.pipeline.render import (
     open_writers,
     output_stem,
     render_frames,
+    warm_up,
     warn_if_not_bt709,
 )
 
@@ -96,6 +100,7 @@ def settings_from_spec(spec: RenderSpec, *, overwrite: bool = False) -> RenderSe
         background=spec.background,
         overwrite=overwrite,
         batch_frames=spec.batch_frames,
+        warmup_frames=spec.warmup_frames,
     )
 
 
@@ -127,6 +132,7 @@ def _spec_for(
         variant=matter.variant,
         weights_path=None if weights_path is None else str(Path(weights_path).absolute()),
         weights_sha256=matter.weights_sha256 or "",
+        warmup_frames=settings.warmup_frames,
     )
 
 
@@ -244,6 +250,12 @@ def _output_record(output: WrittenOutput, work: WorkDir) -> dict[str, Any]:
     }
 
 
+def _shot_last_frame(plan: JobPlan, segment: Segment) -> int:
+    """The last frame of the shot ``segment`` belongs to: before the next segment that starts a shot."""
+    later_shots = [s.first_frame for s in plan.segments if s.starts_at_cut and s.first_frame > segment.first_frame]
+    return min(later_shots) - 1 if later_shots else plan.segments[-1].last_frame
+
+
 def render_segment(
     work_dir: WorkDir | str | os.PathLike[str],
     index: int,
@@ -300,6 +312,10 @@ def render_segment(
             matter.reset()
         else:
             matter.state = RecurrentState.from_bytes(state_bytes)
+        if segment.starts_at_cut and settings.warmup_frames:
+            last = min(segment.first_frame + settings.warmup_frames - 1, _shot_last_frame(work.plan, segment))
+            log.info("segment %d: warm start on frames %d-%d", index, segment.first_frame, last)
+            warm_up(info, matter, first_frame=segment.first_frame, last_frame=last, settings=settings)
         if segment.preroll_first_frame is not None and segment.preroll_first_frame < segment.first_frame:
             log.info("segment %d: warming up the state on frames %d-%d", index,
                      segment.preroll_first_frame, segment.first_frame - 1)

@@ -37,6 +37,7 @@ __all__ = [
     "RenderResult",
     "render_clip",
     "render_frames",
+    "warm_up",
     "open_writers",
     "close_writers",
     "clip_stem",
@@ -48,6 +49,9 @@ __all__ = [
 
 DEFAULT_FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR)
 DEFAULT_BATCH_FRAMES = 1
+#: Frames of the warm start before each shot (``--warmup``); see :func:`warm_up` for how the
+#: default was chosen.
+DEFAULT_WARMUP_FRAMES = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,8 @@ class RenderSettings:
         batch_frames: Frames per engine call; the recurrent state still flows frame to frame.
             1 suits the CPU; see :func:`~rvm_render.engine.preferred_batch_frames`.
         queue_batches: Batches in flight per queue; bounds memory.
+        warmup_frames: Warm start: before the first frame of each shot the network runs over the
+            shot's next ``warmup_frames`` frames in reverse and discards them (:func:`warm_up`).
     """
 
     formats: tuple[OutputFormat, ...] = DEFAULT_FORMATS
@@ -68,12 +74,15 @@ class RenderSettings:
     overwrite: bool = False
     batch_frames: int = DEFAULT_BATCH_FRAMES
     queue_batches: int = 2
+    warmup_frames: int = DEFAULT_WARMUP_FRAMES
 
     def __post_init__(self) -> None:
         if not self.formats:
             raise ConfigError("formats: empty; choose from " + ", ".join(f.value for f in OutputFormat))
         if self.batch_frames < 1:
             raise ConfigError(f"batch_frames: {self.batch_frames} is not a positive frame count")
+        if self.warmup_frames < 0:
+            raise ConfigError(f"warmup: {self.warmup_frames} is not a frame count (a whole number >= 0)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,6 +268,29 @@ def render_frames(
     return written
 
 
+def warm_up(info: MediaInfo, matter: Matter, *, first_frame: int, last_frame: int, settings: RenderSettings) -> int:
+    """Warm start: converge a fresh recurrent state on the frames a shot opens with.
+
+    RVM's decoder starts every shot from an empty state, so its first frames are matted from
+    too little context and settle over the next dozen or so. Here the network runs over frames
+    ``last_frame`` down to ``first_frame`` (reverse order: the state ends on the shot's first
+    frame, as if the shot had been running) and every output is discarded; the real render
+    then starts at ``first_frame`` from that state. Call it only where the state starts fresh
+    (a clip's first frame, a shot cut), never at a segment boundary: sequential segments hand
+    their state over, so resumed renders stay bit-exact.
+
+    The frames are decoded once, forward, and kept as decoded (``last_frame - first_frame + 1``
+    pictures in memory). ``bench/warmup.py`` measures what it buys and costs per frame count.
+
+    Returns:
+        The number of frames matted.
+    """
+    with open_reader(info, first_frame=first_frame, last_frame=last_frame) as reader:
+        frames = list(reader)
+    return run_stages(reversed(frames), infer_steps(matter), [], batch_frames=settings.batch_frames,
+                      queue_batches=settings.queue_batches)  # fmt: skip
+
+
 def close_writers(writers: list[MatteWriter]) -> tuple[WrittenOutput, ...]:
     """Commit every writer; if one fails, abort the ones not committed yet and re-raise."""
     outputs: list[WrittenOutput] = []
@@ -312,6 +344,9 @@ def render_clip(
     log.info("matting '%s': frames %d-%d at downsample ratio %.4g",
              info.path, info.frame_number(first), info.frame_number(last), ratio)
     matter.reset()
+    if settings.warmup_frames:
+        warm_up(info, matter, first_frame=first, last_frame=min(last, first + settings.warmup_frames - 1),
+                settings=settings)  # fmt: skip
     started = time.perf_counter()
 
     def report(frames_done: int) -> None:
