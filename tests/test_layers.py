@@ -77,6 +77,20 @@ def test_editor_plugins_import_only_the_standard_library_the_host_and_the_client
     assert not foreign, "editor plug-ins must not import third-party libraries:\n" + "\n".join(foreign)
 
 
+def test_editor_plugins_load_in_python_3_7() -> None:
+    """Nuke 13 and older Resolve installs run Python 3.7: no newer syntax, no builtin generics evaluated at import."""
+    sources = [PACKAGE / "api" / "client.py", *sorted((PACKAGE / "integrations").rglob("*.py"))]
+    newer = []
+    for path in sources:
+        tree = ast.parse(path.read_text(), feature_version=(3, 7))
+        for node in tree.body:
+            value = node.value if isinstance(node, ast.Assign) else None
+            if isinstance(value, ast.Subscript) and isinstance(value.value, ast.Name) and value.value.id in {
+                    "dict", "list", "tuple", "set", "type"}:  # fmt: skip
+                newer.append(f"{path.relative_to(PACKAGE)}:{node.lineno} subscripts {value.value.id} at import")
+    assert not newer, "\n".join(newer)
+
+
 def test_every_package_module_belongs_to_a_layer() -> None:
     layers = {p.name.removesuffix(".py") for p in PACKAGE.iterdir() if not p.name.startswith("_")}
     layers -= {"py.typed", "__pycache__"}

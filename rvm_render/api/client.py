@@ -19,7 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Dict  # noqa: UP035
 
 __all__ = ["RvmRenderClient", "ApiError", "DEFAULT_URL", "URL_ENV", "TOKEN_ENV", "FINAL_STATES"]
 
@@ -28,7 +28,7 @@ URL_ENV = "RVM_RENDER_URL"
 TOKEN_ENV = "RVM_RENDER_TOKEN"
 FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 
-Job = dict[str, Any]
+Job = Dict[str, Any]  # noqa: UP006 - evaluated at import: editors' Python may be 3.7 (Nuke 13)
 
 
 class ApiError(Exception):

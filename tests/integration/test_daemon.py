@@ -31,15 +31,6 @@ from support.frames import short_clip
 CLIP_FRAMES = 8
 
 
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> DaemonProcess:
-    """One daemon shared by the tests that do not kill it."""
-    folder = tmp_path_factory.mktemp("node")
-    port = free_port()
-    with running_daemon(write_config(folder, port=port), port) as daemon:
-        yield daemon
-
-
 def _media(daemon: DaemonProcess) -> Path:
     return daemon.config.parent / "media"
 

@@ -21,7 +21,7 @@ import pytest
 from fakes.resolve import FakeBmd, FakeResolve, ResolveApiMisuse, make_resolve
 from rvm_render.integrations.davinci.resolve_matte import ALPHA_MODE_HINT, MATTE_BIN, Settings, main
 from rvm_render.integrations.install import install, resolve_scripts_dir
-from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, write_config
+from support.daemon import TOKEN, DaemonProcess, free_port
 
 RATE = Fraction(24000, 1001)
 HOUR = 86400  # 01:00:00:00 at 23.976 (non-drop: 24 frames a second of timecode)
@@ -44,14 +44,6 @@ def _clip_at_23976(source: Path, target: Path, frames: int, timecode: str | None
             out.mux(stream.encode(picture))
         out.mux(stream.encode(None))
     return target
-
-
-@pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> DaemonProcess:
-    folder = tmp_path_factory.mktemp("node")
-    port = free_port()
-    with running_daemon(write_config(folder, port=port), port) as daemon:
-        yield daemon
 
 
 @pytest.fixture(scope="module")

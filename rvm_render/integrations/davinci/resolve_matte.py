@@ -33,7 +33,7 @@ import tempfile
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Dict  # noqa: UP035
 
 from rvm_render.api.client import FINAL_STATES, TOKEN_ENV, URL_ENV, ApiError, RvmRenderClient
 
@@ -53,7 +53,7 @@ ALPHA_MODE_HINT = (
     "Clip Attributes > Video > Alpha Mode > Straight); Resolve's API cannot"
 )
 
-Json = dict[str, Any]
+Json = Dict[str, Any]  # noqa: UP006 - evaluated at import: editors' Python may be 3.7 (Nuke 13)
 
 
 @dataclass(frozen=True)
