@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from rvm_render import __version__
-from rvm_render.cli import assemble, daemon, farm, jobs, matte, segment, timeline, weights
+from rvm_render.cli import assemble, daemon, eval, farm, jobs, matte, segment, timeline, weights
 from rvm_render.errors import RvmRenderError
 
 __all__ = ["main", "build_parser"]
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     assemble.add_parser(commands)
     farm.add_parser(commands)
     weights.add_parser(commands)
+    eval.add_parser(commands)
     daemon.add_parser(commands)
     jobs.add_parsers(commands)
     return parser

@@ -30,7 +30,7 @@ from rvm_render.media.probe import MediaInfo, sequence_frame_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DecodedFrame", "FrameReader", "open_reader", "frame_to_rgb", "image_rgb", "exr_rgb"]
+__all__ = ["DecodedFrame", "FrameReader", "open_reader", "frame_to_rgb", "decode_image", "image_rgb", "exr_rgb"]
 
 _PLANAR_YUV_RE: Final = re.compile(r"^yuva?(444|422|420|440|411|410)p(\d+)?(le|be)?$")
 
@@ -207,6 +207,19 @@ class FrameReader:
             yield DecodedFrame(index=index, rgb=rgb)
 
 
+def decode_image(path: Path) -> av.VideoFrame:
+    """The one picture of a still image file, as decoded.
+
+    Raises:
+        UnreadableMediaError: not a readable image.
+    """
+    try:
+        with av.open(str(path)) as container:
+            return next(container.decode(video=0))
+    except (av.error.FFmpegError, StopIteration) as err:
+        raise UnreadableMediaError(f"cannot read image '{path}': corrupt or not an image; re-export it") from err
+
+
 def image_rgb(path: Path, *, wide: bool) -> np.ndarray:
     """R'G'B' of a still image, decoded with its own tagged matrix and range (JPEG: BT.601 full range).
 
@@ -220,11 +233,7 @@ def image_rgb(path: Path, *, wide: bool) -> np.ndarray:
     """
     if path.suffix.lower() == ".exr":
         return exr_rgb(path)
-    try:
-        with av.open(str(path)) as container:
-            frame = next(container.decode(video=0))
-    except (av.error.FFmpegError, StopIteration) as err:
-        raise UnreadableMediaError(f"cannot read image '{path}': corrupt or not an image; re-export it") from err
+    frame = decode_image(path)
     colorspace = colour.colorspace_for(colour.colorspace_name(int(frame.colorspace)))
     color_range = colour.color_range_for(colour.color_range_name(int(frame.color_range)))
     return frame_to_rgb(frame, colorspace, color_range, wide=wide)

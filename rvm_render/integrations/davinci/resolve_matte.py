@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import time
 import urllib.parse
@@ -189,15 +190,15 @@ def export_timeline(resolve: Any, timeline: Any, version: tuple[int, ...]) -> Js
                           "update to Resolve 18.5 or later")  # fmt: skip
     folder = tempfile.mkdtemp(prefix="rvm_render_")
     path = os.path.join(folder, "timeline.otio")
-    exported = timeline.Export(path, resolve.EXPORT_OTIO, resolve.EXPORT_NONE)
-    if not exported or not os.path.isfile(path) or os.path.getsize(path) == 0:
-        raise PluginError(f"Resolve did not write the OTIO export of '{timeline.GetName()}' to {path}; "
-                          "check that the timeline has clips and the temp folder is writable")  # fmt: skip
-    with open(path, encoding="utf-8") as stream:
-        document = json.load(stream)
-    os.remove(path)
-    os.rmdir(folder)
-    return document
+    try:
+        exported = timeline.Export(path, resolve.EXPORT_OTIO, resolve.EXPORT_NONE)
+        if not exported or not os.path.isfile(path) or os.path.getsize(path) == 0:
+            raise PluginError(f"Resolve did not write the OTIO export of '{timeline.GetName()}' to {path}; "
+                              "check that the timeline has clips and the temp folder is writable")  # fmt: skip
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def place_on_new_tracks(media_pool: Any, timeline: Any, placements: list[MattePlacement], items: dict[str, Any],
