@@ -174,7 +174,9 @@ def _run(resolve: Any, settings: Settings, ui: Progress, report: RunReport) -> N
         ui.status(f"Resolve {'.'.join(map(str, version[:2]))} cannot place clips on a track; "
                   "importing the matted timeline instead")  # fmt: skip
         timeline = import_conformed_timeline(project, media_pool, rvm_otio_path, timeline.GetName())
-        items = {item.GetClipProperty("File Path"): item for item in _matte_bin(media_pool).GetClipList() or ()}
+        in_bin = {_same_file(item.GetClipProperty("File Path")): item for item in _matte_bin(media_pool).GetClipList()
+                  or ()}  # fmt: skip
+        items = {p.path: in_bin[_same_file(p.path)] for p in placements if _same_file(p.path) in in_bin}
         track_indexes = _track_indexes_by_name(timeline)
         report.timeline_name = timeline.GetName()
     placed, problems = verify_placements(timeline, placements, track_indexes)
@@ -236,8 +238,8 @@ def import_mattes(media_pool: Any, paths: list[str]) -> dict[str, Any]:
     finally:
         if previous:
             media_pool.SetCurrentFolder(previous)
-    by_path = {os.path.normcase(os.path.abspath(item.GetClipProperty("File Path"))): item for item in imported}
-    items = {path: by_path.get(os.path.normcase(os.path.abspath(path))) for path in paths}
+    by_path = {_same_file(item.GetClipProperty("File Path")): item for item in imported}
+    items = {path: by_path.get(_same_file(path)) for path in paths}
     missing = [path for path, item in items.items() if item is None]
     if missing:
         raise PluginError(f"Resolve did not import {missing[0]}; check that this machine can read the "
@@ -375,6 +377,11 @@ def _to_frames(time: Json, rate: float) -> int:
     if abs(time["rate"] - rate) < 1e-3:
         return round(time["value"])
     return round(time["value"] * rate / time["rate"])
+
+
+def _same_file(path: str) -> str:
+    """A path as compared: absolute, and case-folded where the file system ignores case."""
+    return os.path.normcase(os.path.abspath(path))
 
 
 def _local_path(url: str) -> str:
