@@ -1,26 +1,15 @@
 """Mattes to score: alpha planes of movies, image and EXR sequences, stills and manifests, as float32 0..1.
 
-A matte is read from what carries it:
-
-- a movie: its alpha plane when the pixel format has one (ProRes 4444 ``yuva444p12le``, PNG or
-  QuickTime RLE in a ``.mov``), on the full code range (``code / (2^bits - 1)``); otherwise the
-  luma of a grey matte (the ``alpha`` deliverable, an H.264 or FFV1 grey movie), by the
-  stream's range (limited unless tagged full: ``(Y' - 16·2^(n-8)) / (219·2^(n-8))``), refused
-  when more than 5 % of its chroma is off neutral (a picture, not a matte). Grey pixel formats
-  count as full range.
-- an image (PNG, TIFF, DPX, JPEG) or a numbered sequence of them: the alpha channel, else the
-  grey value (R, G and B must agree).
-- an OpenEXR image or sequence: channel ``A``, else the only channel, else ``Y``, else R = G = B;
-  NaN reads as 0, and values are clipped to 0..1.
-- a manifest ``<stem>.rvm.json``: the best matte it lists (:data:`MATTE_FORMATS`: EXR, then
-  ProRes 4444, PNG, the grey ``alpha`` movie).
+A matte is read from what carries it: a movie, an image or EXR (or a numbered sequence of them),
+decoded by :mod:`rvm_render.media.mattes` (alpha plane or channel ``A``, else a grey matte), or a
+manifest ``<stem>.rvm.json``: the best matte it lists (:data:`MATTE_FORMATS`: EXR, then ProRes
+4444, PNG, the grey ``alpha`` movie).
 
 Sequences follow the media layer's rules (:func:`rvm_render.media.probe.probe`): ``shot.%04d.exr``,
 ``shot.####.exr`` or any one frame. A numbered image whose siblings do not form one contiguous
 run (``take_0.png``, ``take_7.png``) is a still on its own.
 
-A folder of clips (:func:`clips_in_folder`) pairs with another by clip name
-(:func:`matte_pairs`). The pixels are decoded by :mod:`rvm_render.media.mattes`.
+A folder of clips (:func:`clips_in_folder`) pairs with another by clip name (:func:`matte_pairs`).
 """
 
 from __future__ import annotations
