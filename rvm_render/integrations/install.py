@@ -7,7 +7,7 @@ imported in the host), plus the files the host runs:
 - **resolve**: ``RVM Render Matte.py`` in the per-user ``Fusion/Scripts/Utility`` folder (the
   Workspace > Scripts menu), and its support folder ``rvm_render_plugin/`` beside ``Scripts``
   (not a menu folder, so the support modules are not listed as scripts).
-- **nuke**: a folder (default ``~/.nuke/rvm_render``) with ``init.py`` and ``menu.py`` for
+- **nuke**: a folder (default ``~/.nuke/rvm_render_plugin``) with ``init.py`` and ``menu.py`` for
   ``NUKE_PATH``.
 
 ``settings.json`` in the support folder holds the daemon's URL and token when given; the
@@ -34,6 +34,8 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 RESOLVE_SCRIPT_NAME = "RVM Render Matte.py"
 SUPPORT_DIR_NAME = "rvm_render_plugin"
 SETTINGS_FILE = "settings.json"
+#: The files a host runs from the install folder itself; the vendored package holds the rest.
+HOST_ENTRY_FILES = frozenset({"menu_script.py", "init.py", "menu.py"})
 VENDORED_INIT = '"""Vendored by rvm_render.integrations.install: the API client and the editor plug-ins only."""\n'
 
 
@@ -59,7 +61,7 @@ def resolve_scripts_dir(platform: str = sys.platform, home: Path | None = None,
 
 
 def nuke_plugin_dir(home: Path | None = None) -> Path:
-    return (home or Path.home()) / ".nuke" / "rvm_render"
+    return (home or Path.home()) / ".nuke" / SUPPORT_DIR_NAME
 
 
 def install(host: str, dest: Path | None = None, *, url: str | None = None, token: str | None = None) -> Installed:
@@ -107,7 +109,7 @@ def _vendor(support: Path, plugin: str) -> None:
         _write(tree / package / "__init__.py", VENDORED_INIT)
     _write(tree / "api" / "client.py", Path(api_client.__file__).read_text(encoding="utf-8"))
     for module in sorted((PACKAGE_DIR / plugin).glob("*.py")):
-        if module.name != "__init__.py":
+        if module.name != "__init__.py" and module.name not in HOST_ENTRY_FILES:
             _write(tree / "integrations" / plugin / module.name, module.read_text(encoding="utf-8"))
 
 
