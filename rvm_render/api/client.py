@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any, Dict  # noqa: UP035
 
-__all__ = ["RvmRenderClient", "ApiError", "DEFAULT_URL", "URL_ENV", "TOKEN_ENV", "FINAL_STATES"]
+__all__ = ["RvmRenderClient", "ApiError", "progress_text", "DEFAULT_URL", "URL_ENV", "TOKEN_ENV", "FINAL_STATES"]
 
 DEFAULT_URL = "http://127.0.0.1:8765"
 URL_ENV = "RVM_RENDER_URL"
@@ -120,6 +120,18 @@ class RvmRenderClient:
             if deadline is not None and time.monotonic() > deadline:
                 raise ApiError(0, f"job {job_id} still {job['state']} after {timeout_s:.0f} s")
             time.sleep(poll_s)
+
+
+def progress_text(job: Job) -> str:
+    """One line for a job, as the plug-ins show it: ``job 12 running: 40/96 frames, 3.1 fps, 00:00:18 left``."""
+    text = f"job {job['id']} {job['state']}"
+    if job.get("frames_total"):
+        text += f": {job['frames_done']}/{job['frames_total']} frames"
+    if job["state"] == "running" and job.get("fps"):
+        text += f", {job['fps']:.1f} fps"
+        if job.get("eta_s") is not None:
+            text += f", {time.strftime('%H:%M:%S', time.gmtime(job['eta_s']))} left"
+    return text
 
 
 def _detail(err: urllib.error.HTTPError) -> str:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import rvm_render.api.client as api_client
+from rvm_render.integrations.plugin_settings import SETTINGS_FILE
 
 __all__ = ["HOSTS", "Installed", "resolve_scripts_dir", "nuke_plugin_dir", "install"]
 
@@ -33,7 +34,8 @@ HOSTS = ("resolve", "nuke")
 PACKAGE_DIR = Path(__file__).resolve().parent
 RESOLVE_SCRIPT_NAME = "RVM Render Matte.py"
 SUPPORT_DIR_NAME = "rvm_render_plugin"
-SETTINGS_FILE = "settings.json"
+#: Modules of ``integrations/`` itself that every plug-in imports.
+SHARED_MODULES = ("plugin_settings.py",)
 #: The files a host runs from the install folder itself; the vendored package holds the rest.
 HOST_ENTRY_FILES = frozenset({"menu_script.py", "init.py", "menu.py"})
 VENDORED_INIT = '"""Vendored by rvm_render.integrations.install: the API client and the editor plug-ins only."""\n'
@@ -108,6 +110,8 @@ def _vendor(support: Path, plugin: str) -> None:
     for package in ("", "api", "integrations", f"integrations/{plugin}"):
         _write(tree / package / "__init__.py", VENDORED_INIT)
     _write(tree / "api" / "client.py", Path(api_client.__file__).read_text(encoding="utf-8"))
+    for shared in SHARED_MODULES:
+        _write(tree / "integrations" / shared, (PACKAGE_DIR / shared).read_text(encoding="utf-8"))
     for module in sorted((PACKAGE_DIR / plugin).glob("*.py")):
         if module.name != "__init__.py" and module.name not in HOST_ENTRY_FILES:
             _write(tree / "integrations" / plugin / module.name, module.read_text(encoding="utf-8"))

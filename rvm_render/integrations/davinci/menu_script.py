@@ -6,7 +6,6 @@ folder holding the plug-in and its vendored API client. Run it from Workspace > 
 from a terminal while Resolve runs (with Resolve's scripting environment variables set).
 """
 
-import os
 import sys
 
 SUPPORT_DIR = None  # set by the installer
@@ -38,8 +37,7 @@ def run():
         print("RVM Render: error: Resolve is not reachable; run this from Workspace > Scripts in DaVinci Resolve "
               "(or set RESOLVE_SCRIPT_API/RESOLVE_SCRIPT_LIB as Resolve's scripting README says)")
         return 1
-    settings = Settings.load(os.path.join(SUPPORT_DIR, "settings.json") if SUPPORT_DIR else None)
-    report = main(resolve, settings, globals().get("bmd"))
+    report = main(resolve, Settings.load(), globals().get("bmd"))
     return 0 if report.ok else 1
 
 

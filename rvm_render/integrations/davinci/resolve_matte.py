@@ -31,12 +31,12 @@ import json
 import os
 import shutil
 import tempfile
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any, Dict  # noqa: UP035
 
-from rvm_render.api.client import FINAL_STATES, TOKEN_ENV, URL_ENV, ApiError, RvmRenderClient
+from rvm_render.api.client import ApiError, RvmRenderClient, progress_text
+from rvm_render.integrations.plugin_settings import OUTPUT_DIR_ENV, SETTINGS_PATH, matte_folder_beside, plugin_settings
 
 __all__ = ["Settings", "MattePlacement", "RunReport", "main", "matte_placements"]
 
@@ -47,8 +47,6 @@ METADATA_KEY = "rvm_render"
 TRACK_PLACEMENT_SINCE = (18, 6)
 #: ``Timeline.Export`` writes OpenTimelineIO from this version on.
 OTIO_EXPORT_SINCE = (18, 5)
-OUTPUT_DIR_ENV = "RVM_RENDER_OUTPUT_DIR"
-DEFAULT_OUTPUT_FOLDER = "rvm_mattes"
 ALPHA_MODE_HINT = (
     "set the mattes' Alpha Mode to Straight (Media Pool: select the clips in the 'RVM Mattes' bin, "
     "Clip Attributes > Video > Alpha Mode > Straight); Resolve's API cannot"
@@ -74,17 +72,14 @@ class Settings:
     timeout_s: float | None = None
 
     @classmethod
-    def load(cls, path: str | None) -> Settings:
-        """The installer's ``settings.json`` (when present), then the environment over it."""
-        values: Json = {}
-        if path and os.path.isfile(path):
-            with open(path, encoding="utf-8") as stream:
-                values = json.load(stream)
-        known = {name: values[name] for name in cls.__dataclass_fields__ if name in values}
-        for name, variable in (("url", URL_ENV), ("token", TOKEN_ENV), ("output_dir", OUTPUT_DIR_ENV)):
-            if os.environ.get(variable):
-                known[name] = os.environ[variable]
-        return cls(**known)
+    def load(cls, path: str = SETTINGS_PATH) -> Settings:
+        """The installer's ``settings.json`` (when present), then the environment over it.
+
+        Raises:
+            OSError, ValueError: the file cannot be read or is not a JSON object.
+        """
+        values = plugin_settings(path)
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
 
 
 @dataclass(frozen=True)
@@ -419,7 +414,7 @@ def _default_output_dir(exported: Json) -> str:
             reference = (item.get("media_references") or {}).get(item.get("active_media_reference_key", ""))
             url = (reference or {}).get("target_url")
             if url:
-                return os.path.join(os.path.dirname(_local_path(url)), DEFAULT_OUTPUT_FOLDER)
+                return matte_folder_beside(_local_path(url))
     raise PluginError(f"the timeline has no media files to matte; set {OUTPUT_DIR_ENV} or add clips")
 
 
@@ -454,13 +449,7 @@ class Progress:
             self._items["Status"].Text = text
 
     def job(self, job: Json) -> None:
-        done, total = job.get("frames_done", 0), job.get("frames_total")
-        text = f"job {job['id']} {job['state']}: {done}/{total if total is not None else '?'} frames"
-        if job.get("fps"):
-            text += f", {job['fps']:.1f} fps"
-        if job.get("eta_s") is not None and job["state"] not in FINAL_STATES:
-            text += f", {time.strftime('%H:%M:%S', time.gmtime(job['eta_s']))} left"
-        self.status(text)
+        self.status(progress_text(job))
 
     def finish(self, report: RunReport) -> None:
         """The outcome; with a window, wait until the user closes it."""

@@ -50,18 +50,14 @@ from typing import Any
 
 import nuke
 
-from rvm_render.api.client import FINAL_STATES, TOKEN_ENV, URL_ENV, ApiError, RvmRenderClient
+from rvm_render.api.client import FINAL_STATES, ApiError, RvmRenderClient, progress_text
+from rvm_render.integrations.plugin_settings import OUTPUT_DIR_ENV, SETTINGS_PATH, matte_folder_beside, plugin_settings
 
 __all__ = [
     "OUTPUT_DIR_ENV", "Settings", "ReadError", "Source", "Matte", "MatteJob", "JOBS", "matte_selected_reads",
     "source_of_read", "daemon_path", "output_dir_for", "follow_job", "matte_of_job", "matte_tree",
 ]  # fmt: skip
 
-OUTPUT_DIR_ENV = "RVM_RENDER_OUTPUT_DIR"
-MATTE_FOLDER = "rvm_mattes"
-#: The installer's settings: in the plug-in folder (the ``NUKE_PATH`` folder with ``menu.py``),
-#: which holds the vendored ``rvm_render/integrations/nuke/`` this module lives in.
-SETTINGS_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "settings.json")
 #: The frame number Nuke gives a movie's first frame (the daemon counts from 0).
 MOVIE_FIRST_FRAME = 1
 #: What the daemon renders for a Read: the matte Read needs the EXR sequence (straight RGB + A).
@@ -101,17 +97,8 @@ class Settings:
         Raises:
             OSError, ValueError: the file cannot be read or is not a JSON object.
         """
-        path = SETTINGS_PATH if path is None else path
-        values: dict[str, Any] = {}
-        if os.path.isfile(path):
-            with open(path, encoding="utf-8") as handle:
-                values = json.load(handle)
-            if not isinstance(values, dict):
-                raise ValueError(f"{os.path.normpath(path)} holds no JSON object")
+        values = plugin_settings(SETTINGS_PATH if path is None else path)
         known = {name: str(values[name]) for name in ("url", "token", "output_dir") if values.get(name)}
-        for name, variable in (("url", URL_ENV), ("token", TOKEN_ENV), ("output_dir", OUTPUT_DIR_ENV)):
-            if os.environ.get(variable, "").strip():
-                known[name] = os.environ[variable].strip()
         return cls(**known)
 
     def client(self) -> RvmRenderClient:
@@ -164,7 +151,7 @@ def daemon_path(file: str) -> tuple[str, bool]:
 
 def output_dir_for(media_path: str, settings: Settings) -> str:
     """The configured output folder, else ``rvm_mattes/`` in the media's folder."""
-    return settings.output_dir or os.path.join(os.path.dirname(media_path), MATTE_FOLDER)
+    return settings.output_dir or matte_folder_beside(media_path)
 
 
 def source_of_read(read: Any, settings: Settings) -> Source:
@@ -215,18 +202,6 @@ def matte_of_job(job: dict[str, Any]) -> Matte:
         if output["format"] == "exr":
             return Matte(output["path"], int(output["first_frame"]), int(output["last_frame"]))
     raise ValueError(f"{job['outputs'][0]} lists no EXR matte")
-
-
-def progress_text(job: dict[str, Any]) -> str:
-    """One line for a job, e.g. ``job 12 running: 40/96 frames, 3.1 fps, 18 s left``."""
-    text = f"job {job['id']} {job['state']}"
-    if job.get("frames_total"):
-        text += f": {job['frames_done']}/{job['frames_total']} frames"
-    if job["state"] == "running" and job.get("fps"):
-        text += f", {job['fps']:.1f} fps"
-        if job.get("eta_s") is not None:
-            text += f", {job['eta_s']:.0f} s left"
-    return text
 
 
 def follow_job(
