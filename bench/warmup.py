@@ -77,20 +77,18 @@ def composite_figures(shared: Path, work: Path, counts: list[int], clips: int, f
                       device: str) -> dict[int, Figures]:  # fmt: skip
     built = build_clips(shared, work, clips, frames)
     in_view = {c.name for c in built if c.fill < FILL_LIMIT} or {c.name for c in built}  # few clips: all
-    figures = {}
+    seconds, scores = {}, {}
     for count in counts:
         out_dir = work / "renders" / f"warmup-{count}"
-        elapsed = render_mattes(built, out_dir, ratio, device, warmup=count)
-        scores = {name: s for name, s in scored_renders(out_dir, work / "gt").items() if name in in_view}
-        first = mean_scores([s.first for s in scores.values()])
-        whole = mean_scores([s.whole for s in scores.values()])
-        figures[count] = Figures(first.mad, first.dtssd, whole.mad, whole.dtssd, elapsed / len(built), 0.0)
-        print(f"composites, warmup {count}: {elapsed:.0f} s", file=sys.stderr, flush=True)
-    cold_s = figures[counts[0]].cost_s if counts[0] == 0 else None
-    for count, f in figures.items():  # cost: the time over the cold render, per clip
-        extra = max(0.0, f.cost_s - cold_s) if cold_s is not None else float("nan")
-        figures[count] = Figures(f.first_mad, f.first_dtssd, f.whole_mad, f.whole_dtssd, extra,
-                                 extra / cold_s if cold_s else float("nan"))  # fmt: skip
+        seconds[count] = render_mattes(built, out_dir, ratio, device, warmup=count) / len(built)
+        scores[count] = [s for name, s in scored_renders(out_dir, work / "gt").items() if name in in_view]
+        print(f"composites, warmup {count}: {seconds[count] * len(built):.0f} s", file=sys.stderr, flush=True)
+    figures = {}
+    for count in counts:  # cost: the time over the cold render (counts holds 0), per clip
+        first = mean_scores([s.first for s in scores[count]])
+        whole = mean_scores([s.whole for s in scores[count]])
+        extra = max(0.0, seconds[count] - seconds[0])
+        figures[count] = Figures(first.mad, first.dtssd, whole.mad, whole.dtssd, extra, extra / seconds[0])
     return figures
 
 
