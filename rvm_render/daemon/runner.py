@@ -31,6 +31,7 @@ from rvm_render.media.writers import parse_background
 from rvm_render.otio import ConformOptions, conform_timeline
 from rvm_render.pipeline import RenderRequest, RenderSettings, output_stem
 from rvm_render.pipeline.progress import ProgressEvent
+from rvm_render.pipeline.render import frame_range
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,8 @@ class JobRunner:
         if failures:
             raise RvmRenderError(failures[0])
         info = inputs[0].info
-        frames = info.frames if job.frame_range is None else last_frame - first_frame + 1
+        first_index, last_index = frame_range(request, info)
+        frames = last_index - first_index + 1
         needed = estimated_output_bytes(settings.formats, info.width, info.height, frames)
         shortfall = disk_shortfall(output_dir, needed)
         if shortfall is not None:
