@@ -19,14 +19,13 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import OpenEXR
 import opentimelineio as otio
 import pytest
 
 from rvm_render.api.client import ApiError, RvmRenderClient
 from rvm_render.cli.main import main
 from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, wait_for, write_config
-from support.frames import short_clip
+from support.frames import exr_alphas, short_clip
 
 CLIP_FRAMES = 8
 
@@ -43,14 +42,6 @@ def small_clip(node: DaemonProcess, clips_dir: Path) -> Path:
 
 def _jobs_for(daemon: DaemonProcess, name: str) -> list[dict]:
     return [job for job in daemon.jobs() if Path(job["input"]).name == name]
-
-
-def _exr_alpha(pattern: Path, numbers: range) -> np.ndarray:
-    frames = []
-    for number in numbers:
-        with OpenEXR.File(str(pattern.parent / (pattern.name % number)), separate_channels=True) as exr:
-            frames.append(np.asarray(exr.channels()["A"].pixels))
-    return np.stack(frames)
 
 
 def test_a_slowly_copied_clip_is_rendered_once_after_it_is_complete(
@@ -256,8 +247,8 @@ def test_kill_9_mid_job_resumes_and_matches_an_uninterrupted_render(
     assert main(["-q", "matte", str(clip), "-o", str(reference), "--weights", str(tfjs_weights), "--formats", "exr",
                  "--downsample-ratio", "0.25", "--segment-frames", "8", "--device", "cpu"]) == 0  # fmt: skip
     pattern = Path(next(p for p in done["outputs"] if p.endswith(".exr")))
-    np.testing.assert_array_equal(_exr_alpha(pattern, range(48)),
-                                  _exr_alpha(reference / "take_matte.%06d.exr", range(48)))  # fmt: skip
+    np.testing.assert_array_equal(exr_alphas(pattern, range(48)),
+                                  exr_alphas(reference / "take_matte.%06d.exr", range(48)))  # fmt: skip
 
 
 def test_sigterm_stops_cleanly_within_10_s_and_the_job_resumes(tmp_path: Path, clips_dir: Path) -> None:

@@ -31,6 +31,7 @@ from rvm_render.jobs.farm.openjd import (  # noqa: E402
     write_openjd_template,
 )
 from rvm_render.jobs.segments import PlanMode, SegmentPolicy
+from support.frames import exr_alphas
 
 REPO = Path(__file__).resolve().parents[2]
 OPENJD = Path(sys.executable).parent / "openjd"
@@ -162,18 +163,6 @@ def _export(clips_dir: Path, out: Path, weights: Path, farm_format: str, *extra:
                  "--executable", str(RVM_RENDER), *extra])
 
 
-def _exr_alpha(out: Path, frames: range) -> list[object]:
-    import numpy as np
-    import OpenEXR
-
-    stack = []
-    for number in frames:
-        with OpenEXR.File(str(out / f"bedroom_matte.{number:06d}.exr")) as exr:
-            channels = exr.channels()  # "RGBA" together [H, W, 4], or one entry per channel
-            stack.append(np.asarray(channels["RGBA"].pixels[..., 3] if "RGBA" in channels else channels["A"].pixels))
-    return stack
-
-
 def test_exported_openjd_job_renders_with_the_real_commands(
     clips_dir: Path, tmp_path: Path, tfjs_weights: Path
 ) -> None:
@@ -213,7 +202,8 @@ def test_exported_openjd_job_renders_with_the_real_commands(
     finally:
         torch.set_num_threads(threads)
     # sequential segments hand the state over between processes: identical to one pass
-    np.testing.assert_array_equal(np.stack(_exr_alpha(out, frames)), np.stack(_exr_alpha(single, frames)))
+    pattern = "bedroom_matte.%06d.exr"
+    np.testing.assert_array_equal(exr_alphas(out / pattern, frames), exr_alphas(single / pattern, frames))
 
 
 def test_exported_opencue_job_has_segment_tasks_then_assemble(

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import OpenEXR
 import pytest
 import torch
 
@@ -21,6 +20,7 @@ from rvm_render.engine import EngineOptions, Matter, open_matter
 from rvm_render.jobs.checkpoint import default_work_dir
 from rvm_render.media.probe import probe
 from rvm_render.media.reader import open_reader
+from support.frames import exr_alphas
 
 RATIO = 0.25
 WARMUP = 4
@@ -28,11 +28,7 @@ SHOT_FRAMES = 12  # the spliced clip: juggle 0..11, then a cut to the dog at 12.
 
 
 def _alpha(out: Path, stem: str, frames: range) -> np.ndarray:
-    stack = []
-    for number in frames:
-        with OpenEXR.File(str(out / f"{stem}_matte.{number:06d}.exr"), separate_channels=True) as exr:
-            stack.append(np.asarray(exr.channels()["A"].pixels, dtype=np.float32))
-    return np.stack(stack)
+    return exr_alphas(out / f"{stem}_matte.%06d.exr", frames).astype(np.float32)
 
 
 def _src(clip: Path, first: int, last: int) -> torch.Tensor:

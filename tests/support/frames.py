@@ -1,4 +1,5 @@
-"""Realistic mattes from real frames, raw plane access for decoded high-bit-depth video, short real clips."""
+"""Realistic mattes from real frames, raw plane access for decoded high-bit-depth video, short real clips,
+mattes read back from EXR sequences."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from pathlib import Path
 
 import av
 import numpy as np
+import OpenEXR
 
-__all__ = ["luma_matte", "planes_of", "short_clip"]
+__all__ = ["luma_matte", "planes_of", "short_clip", "exr_alphas"]
 
 
 def luma_matte(rgb: np.ndarray, radius: int = 7) -> np.ndarray:
@@ -51,3 +53,17 @@ def short_clip(source: Path, target: Path, frames: int) -> Path:
                 if copied == frames:
                     break
     return target
+
+
+def exr_alphas(pattern: Path, numbers: range) -> np.ndarray:
+    """Channel A of the EXR frames ``numbers`` of a printf ``pattern``, as stored (half float).
+
+    Shape:
+        -> [N, H, W]
+    """
+    frames = []
+    for number in numbers:
+        with OpenEXR.File(str(pattern.parent / (pattern.name % number)), separate_channels=True) as exr:
+            frames.append(np.asarray(exr.channels()["A"].pixels))
+    return np.stack(frames)
+
