@@ -52,7 +52,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "Media not at the path the editor's machine recorded is found by file name under\n"
             "--relink DIR. Clips that cannot be matted (generators, missing media) are listed and\n"
             "left out; --strict refuses the conform instead. Running the same command again after\n"
-            "an interruption keeps the ranges already matted.\n\n"
+            "an interruption, or on an edit cut further (its own .rvm.otio included), keeps the\n"
+            "mattes still right and whole, renders only what changed and updates the matte tracks.\n\n"
             "Examples:\n"
             "  rvm-render timeline edit.otio -o /show/mattes --dry-run\n"
             "  rvm-render timeline edit.otio -o /show/mattes --relink /Volumes/Media --handles 24\n"
@@ -108,6 +109,8 @@ def plan_lines(plan: ConformPlan) -> list[str]:
     if plan.skipped:
         lines.append("skipped:")
         lines += [f"  {skipped.line()}" for skipped in plan.skipped]
+    if plan.earlier_mattes:
+        lines.append(f"mattes of an earlier run (not matted again): {len(plan.earlier_mattes)} clips")
     return lines
 
 
@@ -148,13 +151,18 @@ def run(args: argparse.Namespace) -> int:
     plan = result.plan
     for skipped in plan.skipped:
         print(f"skipped: {skipped.line()}", file=sys.stderr)
+    if result.timeline_path is None:
+        print(f"error: {len(result.failed)} of {len(plan.ranges)} media ranges failed; {args.timeline.stem}.rvm.otio "
+              "was not written (an earlier one is left as it was); fix them and run again", file=sys.stderr)  # fmt: skip
+        return 1
     if not args.quiet:
         matted = len(result.rendered) + len(result.reused)
+        earlier = f", {len(plan.earlier_mattes)} mattes of an earlier run" if plan.earlier_mattes else ""
         print(
             f"{result.timeline_path}  ({matted} of {len(plan.ranges)} media ranges matted"
             f"{f', {len(result.reused)} kept from an earlier run' if result.reused else ''}; "
-            f"{len(plan.uses)} clips, {len(plan.skipped)} skipped)"
+            f"{len(plan.uses)} clips, {len(plan.skipped)} skipped{earlier})"
         )
         if result.same_format_path is not None:
             print(result.same_format_path)
-    return 1 if result.failed else 0
+    return 0

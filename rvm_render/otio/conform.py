@@ -11,9 +11,8 @@ it). ``rvm-render timeline``, the daemon and the editor plug-ins all conform thr
 from __future__ import annotations
 
 import contextlib
-import json
+import dataclasses
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,16 +21,18 @@ from typing import Any
 
 from rvm_render import __version__
 from rvm_render.engine import Matter
-from rvm_render.errors import RvmRenderError, TimelineError
+from rvm_render.errors import ConfigError, RvmRenderError, TimelineError
 from rvm_render.jobs.batch import BatchInput, BatchPolicy, check_distinct_outputs, render_batch
 from rvm_render.jobs.checkpoint import WORK_DIR_NAME
 from rvm_render.media.writers import OutputFormat, WrittenOutput
+from rvm_render.otio.earlier_mattes import MatteRecognizer, edit_without_matte_tracks
 from rvm_render.otio.matte_track import RenderedRange, timeline_with_matte_tracks
 from rvm_render.otio.reading import ReadTimeline, read_timeline, same_format_name, write_timeline
 from rvm_render.otio.requests import DEFAULT_HANDLES, ConformPlan, MediaRange, conform_plan
+from rvm_render.otio.reuse import EarlierMatte, EarlierRenders, plan_reusing
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings
 from rvm_render.pipeline.manifest import manifest_path_for
-from rvm_render.pipeline.progress import ProgressCallback
+from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ class ConformResult:
     """What a conform made."""
 
     plan: ConformPlan
-    timeline_path: Path
+    timeline_path: Path | None
+    """None when a range failed: the timeline is written only when all its mattes exist."""
     same_format_path: Path | None
     rendered: tuple[RenderedRange, ...]
     reused: tuple[RenderedRange, ...] = field(default=())
@@ -76,6 +78,9 @@ class ConformResult:
 def plan_timeline(path: Path, options: ConformOptions, *, bundle_media_dir: Path) -> tuple[ReadTimeline, ConformPlan]:
     """Read ``path`` and plan its conform (what ``--dry-run`` prints).
 
+    An earlier conform's matte tracks are left out of the returned timeline and its matte clips
+    are never matted (:mod:`~rvm_render.otio.earlier_mattes`): the plan lists them apart.
+
     Args:
         bundle_media_dir: where an ``.otioz`` bundle's media is unpacked.
 
@@ -83,9 +88,13 @@ def plan_timeline(path: Path, options: ConformOptions, *, bundle_media_dir: Path
         TimelineError: the timeline cannot be read.
     """
     read = read_timeline(path, bundle_media_dir=bundle_media_dir)
-    plan = conform_plan(read.timeline, media_root=read.media_root, relink_dirs=options.relink_dirs,
-                        handles=options.handles, media_roots=options.media_roots)  # fmt: skip
-    return read, plan
+    recognizer = MatteRecognizer(read.media_root)
+    edit = edit_without_matte_tracks(read.timeline, recognizer)
+    plan = conform_plan(edit.timeline, media_root=read.media_root, relink_dirs=options.relink_dirs,
+                        handles=options.handles, media_roots=options.media_roots,
+                        is_matte=recognizer.is_matte)  # fmt: skip
+    plan = dataclasses.replace(plan, earlier_mattes=edit.mattes + plan.earlier_mattes)
+    return dataclasses.replace(read, timeline=edit.timeline), plan
 
 
 def _matte_of(outputs: dict[OutputFormat, Path]) -> tuple[OutputFormat, Path] | None:
@@ -100,33 +109,13 @@ def _rendered(media_range: MediaRange, manifest: Path, outputs: dict[OutputForma
     return None if matte is None else RenderedRange(media_range, matte[1], matte[0], manifest)
 
 
-def _finished_earlier(media_range: MediaRange, output_dir: Path, settings: RenderSettings,
-                      matter: Matter) -> RenderedRange | None:  # fmt: skip
-    """The range as an earlier (interrupted) conform rendered it, if its manifest matches this one exactly."""
-    manifest_path = manifest_path_for(output_dir, media_range.stem)
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        outputs = {OutputFormat(o["format"]): Path(o["path"]) for o in manifest["outputs"]}
-        matches = (
-            manifest["input"] == os.path.abspath(media_range.info.path)
-            and (manifest["first_frame"], manifest["last_frame"]) == (media_range.first_frame, media_range.last_frame)
-            and manifest["weights_sha256"] == matter.weights_sha256
-            and manifest["downsample_ratio"] == matter.downsample_ratio_for(media_range.info.height,
-                                                                           media_range.info.width)
-            and set(settings.formats) <= set(outputs)
-            and all(_present(fmt, path, media_range) for fmt, path in outputs.items())
-        )  # fmt: skip
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return _rendered(media_range, manifest_path, outputs) if matches else None
-
-
-def _present(fmt: OutputFormat, path: Path, media_range: MediaRange) -> bool:
-    """Whether a listed output is on disk (a sequence: its first and last frame)."""
-    if not fmt.is_sequence:
-        return path.is_file()
-    return all((path.parent / (path.name % number)).is_file() for number in (media_range.first_frame,
-                                                                              media_range.last_frame))  # fmt: skip
+def _check_matte_format(settings: RenderSettings) -> None:
+    if not set(settings.formats) & set(MATTE_PREFERENCE):
+        asked = ",".join(fmt.value for fmt in settings.formats)
+        raise ConfigError(
+            f"--formats {asked}: a matte track needs a matte to place (none of "
+            f"{', '.join(fmt.value for fmt in MATTE_PREFERENCE)}); add one, e.g. --formats prores4444,{asked}"
+        )
 
 
 def _timeline_metadata(plan: ConformPlan, settings: RenderSettings, matter: Matter,
@@ -163,35 +152,39 @@ def conform_timeline(
 ) -> ConformResult:
     """Matte every media range ``path``'s edit uses and write ``OUTDIR/<stem>.rvm.otio`` (module doc).
 
-    Ranges a previous run of the same conform finished (their manifest matches) are reused, so an
-    interrupted conform resumes where it stopped; long ranges also resume segment by segment.
-    A range that fails is reported through ``on_failure``; the timeline is still written with
-    the mattes that could be made. ``on_plan`` gets the plan before anything renders.
+    Clips an earlier run's mattes still serve are placed on them (:mod:`~rvm_render.otio.reuse`),
+    so a conform run again renders only what changed, and an interrupted one resumes; long ranges
+    also resume segment by segment. An earlier conform's matte tracks in the edit are replaced by
+    up-to-date ones. Frames reused count as done in the progress. A range that fails is reported
+    through ``on_failure`` and the timeline is not written (an earlier one stays as it was).
+    ``on_plan`` gets the plan before anything renders.
 
     Raises:
         TimelineError: the timeline cannot be read, or ``options.strict`` and clips were skipped.
-        ConfigError: two ranges would write the same files.
+        ConfigError: no deliverable is a matte to place, or two ranges would write the same files.
         OutputError: the timeline cannot be written.
     """
+    _check_matte_format(settings)
     bundle_media = output_dir / WORK_DIR_NAME / f"{path.name}.media"
     read, plan = plan_timeline(path, options, bundle_media_dir=bundle_media)
-    if on_plan is not None:
-        on_plan(plan)
     if options.strict and plan.skipped:
         listed = "; ".join(s.line() for s in plan.skipped[:3]) + ("; ..." if len(plan.skipped) > 3 else "")
         raise TimelineError(
             f"'{path}': {len(plan.skipped)} video clips would not be matted ({listed}); fix them (e.g. --relink DIR) "
             "or drop --strict"
         )
-    reused: list[RenderedRange] = []
-    to_render: list[BatchInput] = []
-    for media_range in plan.ranges:
-        earlier = None if settings.overwrite else _finished_earlier(media_range, output_dir, settings, matter)
-        if earlier is not None:
-            log.info("'%s' was matted by an earlier run of this conform; kept", media_range.stem)
-            reused.append(earlier)
-        else:
-            to_render.append(BatchInput(media_range.request(output_dir), media_range.info))
+    earlier = EarlierRenders(output_dir, settings, matter)
+    reuse = plan_reusing(plan, earlier, reuse=not settings.overwrite)
+    plan = reuse.plan
+    if on_plan is not None:
+        on_plan(plan)
+    reused = [_reused(plan_range, reuse.reused[plan_range.stem]) for plan_range in plan.ranges
+              if plan_range.stem in reuse.reused]  # fmt: skip
+    for made in reused:
+        log.info("'%s' was matted by an earlier run of this conform; kept", made.range.stem)
+    if on_progress is not None and reuse.reused_frames:
+        on_progress(ProgressEvent(path, reuse.reused_frames, reuse.reused_frames, 0.0, reuse.reused_frames))
+    to_render = [BatchInput(media_range.request(output_dir), media_range.info) for media_range in reuse.to_render]
     check_distinct_outputs(to_render)
     by_stem = {r.stem: r for r in plan.ranges}
     failed: list[tuple[MediaRange, str]] = []
@@ -202,15 +195,27 @@ def conform_timeline(
         if on_failure is not None:
             on_failure(media_range, err)
 
-    results: list[RenderResult] = render_batch(
-        to_render, settings, matter, policy, weights_path=weights_path, on_failure=report, on_progress=on_progress
-    )
+    replacing = [item for item in to_render if earlier.rendered_before(item.request.stem)]
+    results: list[RenderResult] = []
+    for batch, batch_settings in ((replacing, dataclasses.replace(settings, overwrite=True)),
+                                  ([item for item in to_render if item not in replacing], settings)):  # fmt: skip
+        if batch:
+            results += render_batch(batch, batch_settings, matter, policy, weights_path=weights_path,
+                                    on_failure=report, on_progress=on_progress)  # fmt: skip
     rendered = []
     for result in results:
         media_range = by_stem[result.manifest_path.name.removesuffix(".rvm.json")]
         made = _rendered(media_range, result.manifest_path, _outputs_by_format(result.outputs))
         if made is not None:
             rendered.append(made)
+    if bundle_media.exists():  # an .otioz bundle's unpacked media: only needed while rendering
+        shutil.rmtree(bundle_media, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            bundle_media.parent.rmdir()
+    if failed:
+        log.error("'%s': %d of %d media ranges failed; the timeline was not written", path, len(failed),
+                  len(plan.ranges))  # fmt: skip
+        return ConformResult(plan, None, None, tuple(rendered), tuple(reused), tuple(failed))
     done = {r.range.stem: r for r in (*reused, *rendered)}
     relative_to = output_dir if options.relative_paths else None
     timeline = timeline_with_matte_tracks(
@@ -220,11 +225,13 @@ def conform_timeline(
     same_name = same_format_name(read, path)
     same_format_path = None if same_name is None else write_timeline(timeline, output_dir / same_name,
                                                                       adapter=read.adapter)  # fmt: skip
-    if bundle_media.exists():  # an .otioz bundle's unpacked media: only needed while rendering
-        shutil.rmtree(bundle_media, ignore_errors=True)
-        with contextlib.suppress(OSError):
-            bundle_media.parent.rmdir()
     return ConformResult(plan, timeline_path, same_format_path, tuple(rendered), tuple(reused), tuple(failed))
+
+
+def _reused(media_range: MediaRange, matte: EarlierMatte) -> RenderedRange:
+    made = _rendered(media_range, matte.manifest, matte.outputs)
+    assert made is not None  # reusable mattes have every deliverable asked for, one of them a matte
+    return made
 
 
 def _outputs_by_format(outputs: tuple[WrittenOutput, ...]) -> dict[OutputFormat, Path]:

@@ -24,7 +24,7 @@ import hashlib
 import math
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -47,10 +47,14 @@ __all__ = [
     "ConformPlan",
     "conform_plan",
     "media_frame_span",
+    "merged_uses",
     "nearest_frame",
     "exact_rate",
     "seconds",
 ]
+
+#: Why an earlier conform's matte clip is not matted.
+EARLIER_MATTE_REASON = "a matte of an earlier run (not matted again)"
 
 #: Frames added on each side of what an edit shows, for trims and slips after the conform.
 DEFAULT_HANDLES = 12
@@ -176,6 +180,11 @@ class MediaRange:
     def request(self, output_dir: Path) -> RenderRequest:
         return RenderRequest(self.media, output_dir, self.first_frame, self.last_frame, stem=self.stem)
 
+    def narrowed(self, first_frame: int, last_frame: int, uses: tuple[ClipUse, ...]) -> MediaRange:
+        """Another range of the same media for some of its uses, named as the plan names ranges."""
+        stem = f"{self.stem.rsplit('_', 1)[0]}_{first_frame:06d}-{last_frame:06d}"
+        return MediaRange(self.media, self.info, first_frame, last_frame, uses, stem)
+
 
 @dataclass(frozen=True, slots=True)
 class ConformPlan:
@@ -186,6 +195,8 @@ class ConformPlan:
     skipped: tuple[SkippedClip, ...]
     audio_clips: int
     handles: int
+    earlier_mattes: tuple[SkippedClip, ...] = ()
+    """Matte clips an earlier conform made: never matted again (:mod:`~rvm_render.otio.earlier_mattes`)."""
 
     @property
     def frames(self) -> int:
@@ -223,8 +234,11 @@ class _Media:
 
 
 class _Planner:
-    def __init__(self, root: Path, finder: MediaFinder, handles: int, media_roots: Sequence[Path]) -> None:
+    def __init__(self, root: Path, finder: MediaFinder, handles: int, media_roots: Sequence[Path],
+                 is_matte: Callable[[otio.schema.Clip], bool]) -> None:  # fmt: skip
         self.root = root
+        self.is_matte = is_matte
+        self.earlier_mattes: list[SkippedClip] = []
         self.finder = finder
         self.handles = handles
         self.media_roots = tuple(Path(os.path.realpath(r)) for r in media_roots)
@@ -293,6 +307,9 @@ class _Planner:
         if not enabled:
             skip("disabled in the edit")
             return
+        if self.is_matte(clip):
+            self.earlier_mattes.append(SkippedClip(place, clip.name, EARLIER_MATTE_REASON))
+            return
         try:
             media = self._media(clip.media_reference)
         except MediaError as err:
@@ -342,7 +359,7 @@ class _Planner:
                 self.walk(child, here, on, video)
 
 
-def _merged(uses: Sequence[ClipUse]) -> Iterator[tuple[int, int, tuple[ClipUse, ...]]]:
+def merged_uses(uses: Sequence[ClipUse]) -> Iterator[tuple[int, int, tuple[ClipUse, ...]]]:
     """Overlapping or adjacent needed ranges of one media file, merged."""
     ordered = sorted(uses, key=lambda use: use.needed)
     group: list[ClipUse] = []
@@ -375,6 +392,7 @@ def conform_plan(
     relink_dirs: Sequence[Path] = (),
     handles: int = DEFAULT_HANDLES,
     media_roots: Sequence[Path] = (),
+    is_matte: Callable[[otio.schema.Clip], bool] = lambda clip: False,
 ) -> ConformPlan:
     """What ``timeline`` needs matted (see module doc).
 
@@ -384,10 +402,11 @@ def conform_plan(
         relink_dirs: folders to find missing media in by file name.
         handles: frames added on each side of what each clip shows.
         media_roots: when given, media outside these folders is not matted (the daemon's rule).
+        is_matte: tells an earlier conform's matte clips, which are listed, not matted.
     """
     if handles < 0:
         raise ValueError(f"handles must be >= 0, got {handles}")
-    planner = _Planner(media_root, MediaFinder(relink_dirs), handles, media_roots)
+    planner = _Planner(media_root, MediaFinder(relink_dirs), handles, media_roots, is_matte)
     for index, track in enumerate(timeline.tracks):
         place = ClipPlace(index, track.name, ())
         planner.walk(track, place, track.enabled, track.kind == otio.schema.TrackKind.Video)
@@ -401,7 +420,8 @@ def conform_plan(
     for uses in by_media.values():
         media, info = uses[0].media, uses[0].info
         elsewhere = len(folders_by_stem[clip_stem(info).casefold()]) > 1
-        for first, last, group in _merged(uses):
+        for first, last, group in merged_uses(uses):
             stem = _output_stem(media, info, first, last, same_name_elsewhere=elsewhere)
             ranges.append(MediaRange(media, info, first, last, group, stem))
-    return ConformPlan(tuple(ranges), tuple(planner.uses), tuple(planner.skipped), planner.audio_clips, handles)
+    return ConformPlan(tuple(ranges), tuple(planner.uses), tuple(planner.skipped), planner.audio_clips, handles,
+                       tuple(planner.earlier_mattes))  # fmt: skip

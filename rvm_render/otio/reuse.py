@@ -1,0 +1,207 @@
+"""Mattes an earlier conform left in the output folder, reused only while still right and whole.
+
+A conform run again (after an interruption, or on an edit cut further) renders only what it has
+not got. An earlier matte (a ``<stem>.rvm.json`` manifest in the output folder and the outputs
+it lists) serves a clip when all of these hold:
+
+- it covers the media frames the clip needs (its range may be wider: the clip is placed inside it);
+- its source is the same file as when it was rendered: the fingerprint the manifest records
+  (size, mtime, first MiB, as ``plan.json`` records it for resume) matches the source now;
+- it was rendered with these settings: weights, variant, downsample ratio, and every deliverable
+  asked for is among its outputs;
+- it is whole: every frame of a sequence is on disk, and a movie holds every frame of its range
+  (probed by counting packets, so a truncated movie is not whole).
+
+Anything else is rendered again; an earlier render at the same name is this conform's own and is
+replaced (atomically, as ``--overwrite`` replaces a render), never refused.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rvm_render.engine import Matter
+from rvm_render.errors import JobError, MediaError
+from rvm_render.media.fingerprint import InputFingerprint
+from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.media.writers import OutputFormat
+from rvm_render.otio.requests import ClipUse, ConformPlan, MediaRange, merged_uses
+from rvm_render.pipeline import RenderSettings
+from rvm_render.pipeline.manifest import MANIFEST_SUFFIX
+
+log = logging.getLogger(__name__)
+
+__all__ = ["EarlierMatte", "EarlierRenders", "ReusePlan", "plan_reusing"]
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierMatte:
+    """One earlier render of a media range, as its manifest lists it (frame numbers)."""
+
+    manifest: Path
+    first_frame: int
+    last_frame: int
+    outputs: dict[OutputFormat, Path]
+    document: dict[str, Any]
+
+    @property
+    def stem(self) -> str:
+        return self.manifest.name.removesuffix(MANIFEST_SUFFIX)
+
+    def covers(self, first_frame: int, last_frame: int) -> bool:
+        return self.first_frame <= first_frame and last_frame <= self.last_frame
+
+
+def _whole(fmt: OutputFormat, path: Path, first_frame: int, last_frame: int) -> bool:
+    """Whether an output holds every frame of its range: each file of a sequence, a movie's packets."""
+    if fmt.is_sequence:
+        return all(_non_empty(path.parent / (path.name % number)) for number in range(first_frame, last_frame + 1))
+    try:
+        return probe(path).frames == last_frame - first_frame + 1
+    except MediaError:
+        return False
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+class EarlierRenders:
+    """The manifests in a conform's output folder, and which of their mattes can be reused (module doc)."""
+
+    def __init__(self, output_dir: Path, settings: RenderSettings, matter: Matter) -> None:
+        self.settings = settings
+        self.matter = matter
+        self._by_input: dict[str, list[EarlierMatte]] = defaultdict(list)
+        self._fingerprints: dict[str, dict[str, Any] | None] = {}
+        self._reusable: dict[Path, bool] = {}
+        for manifest in sorted(output_dir.glob(f"*{MANIFEST_SUFFIX}")) if output_dir.is_dir() else ():
+            try:
+                document = json.loads(manifest.read_text(encoding="utf-8"))
+                outputs = {OutputFormat(o["format"]): Path(o["path"]) for o in document["outputs"]}
+                earlier = EarlierMatte(manifest, int(document["first_frame"]), int(document["last_frame"]), outputs,
+                                       document)  # fmt: skip
+                self._by_input[str(document["input"])].append(earlier)
+            except (OSError, ValueError, KeyError, TypeError):
+                log.debug("'%s' is not a manifest of this version; ignored", manifest)
+
+    def rendered_before(self, stem: str) -> bool:
+        """Whether an earlier render wrote ``stem``'s manifest: its files are this conform's to replace."""
+        return any(e.stem == stem for renders in self._by_input.values() for e in renders)
+
+    def of_media(self, media: Path) -> list[EarlierMatte]:
+        """Every earlier render of ``media``, whatever its state."""
+        return self._by_input.get(os.path.abspath(media), [])
+
+    def _fingerprint(self, info: MediaInfo) -> dict[str, Any] | None:
+        key = os.path.abspath(info.path)
+        if key not in self._fingerprints:
+            try:
+                self._fingerprints[key] = dataclasses.asdict(InputFingerprint.of_media(info))
+            except JobError:
+                self._fingerprints[key] = None
+        return self._fingerprints[key]
+
+    def _stale_because(self, earlier: EarlierMatte, info: MediaInfo) -> str | None:
+        """Why ``earlier`` cannot be reused for ``info`` now, or None when it can."""
+        document = earlier.document
+        recorded = document.get("input_fingerprint")
+        if recorded is None or recorded != self._fingerprint(info):
+            return "its source changed since it was rendered" if recorded else "its manifest has no source fingerprint"
+        ratio = self.matter.downsample_ratio_for(info.height, info.width)
+        if (document.get("weights_sha256"), document.get("variant"), document.get("downsample_ratio")) != (
+            self.matter.weights_sha256, self.matter.variant, ratio
+        ):
+            return "it was rendered with other weights or another downsample ratio"
+        if not set(self.settings.formats) <= set(earlier.outputs):
+            return "it lacks a deliverable asked for now"
+        broken = [str(path) for fmt, path in earlier.outputs.items()
+                  if not _whole(fmt, path, earlier.first_frame, earlier.last_frame)]  # fmt: skip
+        if broken:
+            return f"'{broken[0]}' is not whole (frames missing or truncated)"
+        return None
+
+    def reusable(self, earlier: EarlierMatte, info: MediaInfo) -> bool:
+        """Whether ``earlier`` is still right and whole for ``info`` (checked once per conform)."""
+        if earlier.manifest not in self._reusable:
+            why = self._stale_because(earlier, info)
+            if why is not None:
+                log.info("'%s' is rendered again: %s", earlier.stem, why)
+            self._reusable[earlier.manifest] = why is None
+        return self._reusable[earlier.manifest]
+
+    def covering(self, media: Path, info: MediaInfo, first_frame: int, last_frame: int) -> EarlierMatte | None:
+        """The narrowest reusable earlier matte of ``media`` that covers the frames, if any."""
+        candidates = sorted((e for e in self.of_media(media) if e.covers(first_frame, last_frame)),
+                            key=lambda e: e.last_frame - e.first_frame)  # fmt: skip
+        return next((e for e in candidates if self.reusable(e, info)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ReusePlan:
+    """A conform plan split into what earlier mattes serve and what is rendered."""
+
+    plan: ConformPlan
+    """The plan with reused ranges as the earlier mattes span them (``frames`` counts both)."""
+    reused: dict[str, EarlierMatte]
+    """The earlier matte of each reused range, by :attr:`MediaRange.stem`."""
+    to_render: tuple[MediaRange, ...]
+
+    @property
+    def reused_frames(self) -> int:
+        return sum(r.frames for r in self.plan.ranges if r.stem in self.reused)
+
+
+def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[MediaRange, EarlierMatte | None]]:
+    """The range as it is served: whole by one earlier matte, else each use by one, the rest rendered."""
+    whole = earlier.covering(media_range.media, media_range.info, media_range.first_frame, media_range.last_frame)
+    if whole is not None:
+        yield media_range.narrowed(whole.first_frame, whole.last_frame, media_range.uses), whole
+        return
+    served: dict[Path, list[ClipUse]] = defaultdict(list)
+    mattes: dict[Path, EarlierMatte] = {}
+    rest: list[ClipUse] = []
+    for use in media_range.uses:
+        matte = earlier.covering(media_range.media, media_range.info, *use.needed)
+        if matte is None:
+            rest.append(use)
+            continue
+        served[matte.manifest].append(use)
+        mattes[matte.manifest] = matte
+    for manifest, uses in served.items():
+        matte = mattes[manifest]
+        yield media_range.narrowed(matte.first_frame, matte.last_frame, tuple(uses)), matte
+    for first, last, group in merged_uses(rest):
+        yield media_range.narrowed(first, last, group), None
+
+
+def plan_reusing(plan: ConformPlan, earlier: EarlierRenders, *, reuse: bool = True) -> ReusePlan:
+    """``plan`` with every clip an earlier matte still serves placed on it; only the rest is rendered.
+
+    Args:
+        reuse: False renders every range again (``--overwrite``).
+    """
+    if not reuse:
+        return ReusePlan(plan, {}, plan.ranges)
+    ranges: dict[str, MediaRange] = {}
+    reused: dict[str, EarlierMatte] = {}
+    for media_range in plan.ranges:
+        for part, matte in _split(media_range, earlier):
+            if part.stem in ranges:  # one earlier matte serving clips of two ranges
+                part = dataclasses.replace(part, uses=ranges[part.stem].uses + part.uses)
+            ranges[part.stem] = part
+            if matte is not None:
+                reused[part.stem] = matte
+    to_render = tuple(r for stem, r in ranges.items() if stem not in reused)
+    return ReusePlan(dataclasses.replace(plan, ranges=tuple(ranges.values())), reused, to_render)
