@@ -26,6 +26,7 @@ from rvm_render.engine import open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, RvmRenderError
 from rvm_render.otio import ConformOptions, ConformPlan, conform_timeline, plan_timeline
+from rvm_render.otio.conform import conformed_name
 from rvm_render.otio.requests import DEFAULT_HANDLES, MediaRange
 
 log = logging.getLogger(__name__)
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     for skipped in plan.skipped:
         print(f"skipped: {skipped.line()}", file=sys.stderr)
     if result.timeline_path is None:
-        print(f"error: {len(result.failed)} of {len(plan.ranges)} media ranges failed; {args.timeline.stem}.rvm.otio "
+        print(f"error: {len(result.failed)} of {len(plan.ranges)} media ranges failed; {conformed_name(args.timeline)} "
               "was not written (an earlier one is left as it was); fix them and run again", file=sys.stderr)  # fmt: skip
         return 1
     if not args.quiet:

@@ -36,7 +36,7 @@ from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConformOptions", "ConformResult", "plan_timeline", "conform_timeline", "MATTE_PREFERENCE"]
+__all__ = ["ConformOptions", "ConformResult", "plan_timeline", "conform_timeline", "conformed_name", "MATTE_PREFERENCE"]
 
 TIMELINE_SUFFIX = ".rvm.otio"
 #: The deliverable matte clips reference, first present wins.
@@ -107,6 +107,11 @@ def _matte_of(outputs: dict[OutputFormat, Path]) -> tuple[OutputFormat, Path] | 
 def _rendered(media_range: MediaRange, manifest: Path, outputs: dict[OutputFormat, Path]) -> RenderedRange | None:
     matte = _matte_of(outputs)
     return None if matte is None else RenderedRange(media_range, matte[1], matte[0], manifest)
+
+
+def conformed_name(path: Path) -> str:
+    """``<stem>.rvm.otio``; a conform's own ``.rvm.otio`` keeps its name (conformed again, it is updated)."""
+    return path.name if path.name.endswith(TIMELINE_SUFFIX) else f"{path.stem}{TIMELINE_SUFFIX}"
 
 
 def _check_matte_format(settings: RenderSettings) -> None:
@@ -221,7 +226,7 @@ def conform_timeline(
     timeline = timeline_with_matte_tracks(
         read.timeline, plan, done, relative_to=relative_to, metadata=_timeline_metadata(plan, settings, matter, options)
     )
-    timeline_path = write_timeline(timeline, output_dir / f"{path.stem}{TIMELINE_SUFFIX}")
+    timeline_path = write_timeline(timeline, output_dir / conformed_name(path))
     same_name = same_format_name(read, path)
     same_format_path = None if same_name is None else write_timeline(timeline, output_dir / same_name,
                                                                       adapter=read.adapter)  # fmt: skip
