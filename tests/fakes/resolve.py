@@ -14,6 +14,7 @@ README.txt, 18.5-19.x), including the behaviour plug-ins trip over:
 - ``MediaPool.ImportTimelineFromFile`` returns None when ``timelineName`` is taken.
 - ``MediaPool.ImportMedia`` skips files it cannot read and returns the items it made.
 - ``SetClipProperty("Alpha mode", ...)`` returns False: the API cannot set it.
+- ``Timeline.DeleteClips([timelineItems], ripple)`` removes items of this timeline (no ripple here).
 
 Unknown methods, wrong argument types or counts, unknown option keys and 0-based track
 indexes raise :class:`ResolveApiMisuse`, so a plug-in that passes against this fake calls the
@@ -200,6 +201,18 @@ class FakeTimeline(_ResolveObject):
 
     def GetItemListInTrack(self, trackType: str, index: int) -> list[FakeTimelineItem]:  # noqa: N802, N803
         return sorted(self._track(trackType, index).items, key=lambda item: item.start)
+
+    def DeleteClips(self, timelineItems: list[FakeTimelineItem], ripple: bool = False) -> bool:  # noqa: N802, N803
+        _check(timelineItems, list, "DeleteClips([timelineItems], ripple)")
+        _check(ripple, bool, "DeleteClips(ripple)")
+        if ripple:
+            raise ResolveApiMisuse("the fake deletes without ripple only")
+        tracks = [track for item in timelineItems for track in self.video if item in track.items]
+        if len(tracks) != len(timelineItems):
+            raise ResolveApiMisuse("DeleteClips: an item that is not on this timeline")
+        for item, track in zip(timelineItems, tracks):
+            track.items.remove(item)
+        return True
 
     def Export(self, fileName: str, exportType: ResolveEnum, exportSubtype: ResolveEnum) -> bool:  # noqa: N802, N803
         _check(fileName, str, "Export(fileName)")

@@ -18,7 +18,7 @@ import av
 import numpy as np
 import pytest
 
-from fakes.resolve import FakeBmd, FakeResolve, ResolveApiMisuse, make_resolve
+from fakes.resolve import FakeBmd, FakeResolve, FakeTimeline, ResolveApiMisuse, make_resolve
 from rvm_render.integrations.davinci.resolve_matte import ALPHA_MODE_HINT, MATTE_BIN, Settings, main
 from rvm_render.integrations.install import install, resolve_scripts_dir
 from support.daemon import TOKEN, DaemonProcess, free_port
@@ -105,6 +105,72 @@ def test_mattes_land_on_a_named_track_above_their_sources(node: DaemonProcess, m
     assert "2 matte(s) placed in 'Edit'" in status[-1] and ALPHA_MODE_HINT in status[-1]
     assert bmd.dispatchers[0].loops == 1 and not window.shown  # shown until the user closed it
     assert capsys.readouterr().out.count(ALPHA_MODE_HINT) == 1  # told once
+
+
+def _track_names(timeline: FakeTimeline) -> list[str]:
+    return [timeline.GetTrackName("video", i) for i in range(1, timeline.GetTrackCount("video") + 1)]
+
+
+def _movies(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in folder.glob("*_matte.mov")}
+
+
+def _assert_mattes_on_their_sources(timeline: FakeTimeline) -> None:
+    """Each matte item on a '<track> RVM Matte' track starts, lasts and shows the same frames as its source item."""
+    names = _track_names(timeline)
+    for index, name in enumerate(names, 1):
+        if not name.endswith(" RVM Matte"):
+            continue
+        sources = timeline.GetItemListInTrack("video", names.index(name.removesuffix(" RVM Matte")) + 1)
+        mattes = timeline.GetItemListInTrack("video", index)
+        assert len(mattes) == len(sources), name
+        for source, matte in zip(sources, mattes):
+            first_frame = int(Path(matte.GetMediaPoolItem().GetClipProperty("File Path")).name.split("_")[1][:6])
+            assert Path(matte.GetMediaPoolItem().GetClipProperty("File Path")).name.startswith(
+                Path(source.GetMediaPoolItem().GetClipProperty("File Path")).stem + "_")
+            assert (matte.GetStart(), matte.GetDuration()) == (source.GetStart(), source.GetDuration())
+            assert first_frame + matte.GetLeftOffset() == source.GetLeftOffset()
+
+
+def test_run_again_the_matte_tracks_are_updated_in_place(node: DaemonProcess, media: Path) -> None:
+    """Run 1 on two tracks; run 2 unchanged; run 3 after a trim and a new clip: see the closing note."""
+    out = media / "mattes_rerun"
+    resolve = _resolve(media, (19, 0, 3))
+    timeline, pool = resolve.project.current, resolve.project.media_pool
+    timeline.AddTrack("video")
+    a_media, b_media = pool.ImportMedia([str(media / "a.mov"), str(media / "b.mov")])
+    timeline.place(timeline.video[1], a_media, HOUR + 30, 25, 33)  # Video 2: a from frame 25 for 8 frames
+    settings = _settings(node, output_dir=str(out))
+    names = ["Video 1", "Video 2", "Video 1 RVM Matte", "Video 2 RVM Matte"]
+
+    first = main(resolve, settings)
+    assert first.problems == [] and len(first.placed) == 3, first
+    assert _track_names(timeline) == names
+    _assert_mattes_on_their_sources(timeline)
+    movies = _movies(out)
+    assert sorted(movies) == ["a_000000-000039_matte.mov", "b_000000-000024_matte.mov"]
+    items = [timeline.GetItemListInTrack("video", index) for index in (3, 4)]
+
+    second = main(resolve, settings)
+    assert second.problems == [] and len(second.placed) == 3, second
+    assert second.job is not None and second.job["frames_done"] == second.job["frames_total"] == 65
+    assert _track_names(timeline) == names and _movies(out) == movies
+    assert [timeline.GetItemListInTrack("video", index) for index in (3, 4)] == items  # the very same items
+
+    trimmed = timeline.GetItemListInTrack("video", 1)[1]  # b: frames 3..12 -> 4..11, inside its handles
+    trimmed.left_offset, trimmed.duration = 4, 8
+    timeline.place(timeline.video[1], b_media, HOUR + 40, 26, 30)  # new: b frames 26..29, past the rendered 0..24
+    third = main(resolve, settings)
+    assert third.problems == [] and len(third.placed) == 4, third
+    assert _track_names(timeline) == names
+    _assert_mattes_on_their_sources(timeline)
+    after = _movies(out)
+    assert {name: after[name] for name in movies} == movies
+    assert set(after) - set(movies) == {"b_000014-000029_matte.mov"}  # only the new clip's frames
+    v1_mattes, v2_mattes = (timeline.GetItemListInTrack("video", index) for index in (3, 4))
+    assert v1_mattes[0] is items[0][0] and v1_mattes[1] not in items[0]  # A stays, B's matte replaced
+    assert v2_mattes[0] is items[1][0] and len(v2_mattes) == 2
+    assert third.job is not None and third.job["frames_done"] == third.job["frames_total"]
 
 
 def test_a_resolve_without_track_placement_imports_the_matted_timeline(node: DaemonProcess, media: Path) -> None:

@@ -10,12 +10,16 @@ and :mod:`rvm_render.api.client`. The story, as :func:`main` tells it:
 2. Submit the OTIO document to the daemon as a timeline job (ProRes 4444 mattes, straight
    alpha) and show its progress: in a UI Manager window when Resolve offers one, always on the
    console. Resolve runs menu scripts on a thread of their own, so polling never blocks its UI.
-3. Import the mattes into an "RVM Mattes" bin and place them on a new video track named
+3. Import the mattes into an "RVM Mattes" bin and place them on a video track named
    ``<source track> RVM Matte``, each at its source item's record frame and showing the same
    source frames (``AppendToTimeline`` with ``trackIndex`` and ``recordFrame``, Resolve 18.6+).
    The call never overwrites, its ``endFrame`` is exclusive, it floors mixed rates and its
    return value can be wrong, so the track is read back (``GetItemListInTrack``, ``GetStart``,
    ``GetLeftOffset``, ``GetDuration``) and every matte that did not land is reported.
+   Run again (after a trim, or for a new clip), it updates those tracks in place: the daemon
+   knows its own mattes in the export and renders only what changed; a matte already on its
+   track where it belongs stays, the items that no longer match are deleted (``DeleteClips``),
+   only the missing ones are placed, and the read-back covers every matte of the tracks.
 4. Before 18.6 ``AppendToTimeline`` ignores track and record frame: the daemon's ``.rvm.otio``
    is imported as a new timeline instead (``ImportTimelineFromFile`` with a name no timeline has:
    Resolve returns None on a clash), and read back the same way.
@@ -163,7 +167,7 @@ def _run(resolve: Any, settings: Settings, ui: Progress, report: RunReport) -> N
     media_pool = project.GetMediaPool()
     if version >= TRACK_PLACEMENT_SINCE and "AppendToTimeline" in dir(media_pool):
         items = import_mattes(media_pool, sorted({p.path for p in placements}))
-        track_indexes = place_on_new_tracks(media_pool, timeline, placements, items, ui)
+        track_indexes = place_on_matte_tracks(media_pool, timeline, placements, items, ui)
         report.timeline_name = timeline.GetName()
     else:
         ui.status(f"Resolve {'.'.join(map(str, version[:2]))} cannot place clips on a track; "
@@ -198,16 +202,36 @@ def export_timeline(resolve: Any, timeline: Any, version: tuple[int, ...]) -> Js
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def place_on_new_tracks(media_pool: Any, timeline: Any, placements: list[MattePlacement], items: dict[str, Any],
-                        ui: Progress) -> dict[str, int]:  # fmt: skip
-    """Put the mattes on one new video track per source track; the new tracks' indexes by name."""
-    track_indexes: dict[str, int] = {}
+def place_on_matte_tracks(media_pool: Any, timeline: Any, placements: list[MattePlacement], items: dict[str, Any],
+                          ui: Progress) -> dict[str, int]:  # fmt: skip
+    """Bring the ``<source track> RVM Matte`` tracks up to date (an earlier run's reused, else added);
+    their indexes by name. Mattes already in place stay; the other items on those tracks are deleted."""
+    track_indexes = {name: index for name, index in _track_indexes_by_name(timeline).items()
+                     if name.endswith(MATTE_TRACK_SUFFIX)}  # fmt: skip
     for source_name in dict.fromkeys(p.source_track_name for p in placements):
         name = source_name + MATTE_TRACK_SUFFIX
+        if name in track_indexes:
+            continue
         if not timeline.AddTrack("video"):
             raise PluginError(f"Resolve did not add the video track '{name}'; is the timeline locked?")
         track_indexes[name] = timeline.GetTrackCount("video")
         timeline.SetTrackName("video", track_indexes[name], name)
+    first_frame = timeline.GetStartFrame()
+    wanted = {(p.source_track_name + MATTE_TRACK_SUFFIX, first_frame + p.record_frame, p.start_frame, p.frames,
+               _same_file(p.path)): p for p in placements}  # fmt: skip
+    in_place, stale = set(), []
+    for name, index in track_indexes.items():
+        for item in timeline.GetItemListInTrack("video", index) or ():
+            key = (name, item.GetStart(), item.GetLeftOffset(), item.GetDuration(), _item_file(item))
+            if key in wanted and key not in in_place:
+                in_place.add(key)
+            else:
+                stale.append(item)
+    if stale:
+        ui.status(f"Removing {len(stale)} matte(s) that no longer match their source clips")
+        if not timeline.DeleteClips(stale, False):
+            raise PluginError(f"Resolve did not delete {len(stale)} out-of-date matte(s) from the matte tracks; "
+                              "is the timeline locked?")  # fmt: skip
     clip_infos = [
         {
             "mediaPoolItem": items[placement.path],
@@ -215,25 +239,35 @@ def place_on_new_tracks(media_pool: Any, timeline: Any, placements: list[MattePl
             "endFrame": placement.start_frame + placement.frames,  # exclusive
             "mediaType": 1,  # video only
             "trackIndex": track_indexes[placement.source_track_name + MATTE_TRACK_SUFFIX],
-            "recordFrame": timeline.GetStartFrame() + placement.record_frame,
+            "recordFrame": first_frame + placement.record_frame,
         }
-        for placement in placements
+        for key, placement in wanted.items()
+        if key not in in_place
     ]
-    ui.status(f"Placing {len(clip_infos)} matte(s)")
-    media_pool.AppendToTimeline(clip_infos)  # its return value is no evidence: verify_placements reads the track
+    ui.status(f"Placing {len(clip_infos)} matte(s), {len(in_place)} already in place")
+    if clip_infos:
+        media_pool.AppendToTimeline(clip_infos)  # its return value is no evidence: verify_placements reads the track
     return track_indexes
 
 
+def _item_file(item: Any) -> str:
+    media = item.GetMediaPoolItem()
+    return _same_file(media.GetClipProperty("File Path")) if media else ""
+
+
 def import_mattes(media_pool: Any, paths: list[str]) -> dict[str, Any]:
-    """The matte files as media pool items in the "RVM Mattes" bin, by path."""
+    """The matte files as media pool items in the "RVM Mattes" bin (those an earlier run imported kept), by path."""
+    matte_bin = _matte_bin(media_pool)
+    by_path = {_same_file(item.GetClipProperty("File Path")): item for item in matte_bin.GetClipList() or ()}
+    new = [path for path in paths if _same_file(path) not in by_path]
     previous = media_pool.GetCurrentFolder()
-    media_pool.SetCurrentFolder(_matte_bin(media_pool))
+    media_pool.SetCurrentFolder(matte_bin)
     try:
-        imported = media_pool.ImportMedia(paths) or []
+        imported = (media_pool.ImportMedia(new) or []) if new else []
     finally:
         if previous:
             media_pool.SetCurrentFolder(previous)
-    by_path = {_same_file(item.GetClipProperty("File Path")): item for item in imported}
+    by_path.update({_same_file(item.GetClipProperty("File Path")): item for item in imported})
     items = {path: by_path.get(_same_file(path)) for path in paths}
     missing = [path for path, item in items.items() if item is None]
     if missing:
@@ -265,9 +299,16 @@ def import_conformed_timeline(project: Any, media_pool: Any, path: str, source_n
 
 def verify_placements(timeline: Any, placements: list[MattePlacement],
                       track_indexes: dict[str, int]) -> tuple[list[MattePlacement], list[str]]:  # fmt: skip
-    """Read the matte tracks back: the mattes where they belong, and one problem per other matte."""
+    """Read the matte tracks back: the mattes where they belong, one problem per other matte and per
+    item on a matte track that is none of them (an earlier run's)."""
     placed, problems = [], []
     first_frame = timeline.GetStartFrame()
+    expected = {(p.source_track_name + MATTE_TRACK_SUFFIX, first_frame + p.record_frame) for p in placements}
+    for name, index in track_indexes.items():
+        for item in timeline.GetItemListInTrack("video", index) if name.endswith(MATTE_TRACK_SUFFIX) else ():
+            if (name, item.GetStart()) not in expected:
+                problems.append(f"'{item.GetName()}' at frame {item.GetStart()} of track '{name}' is no matte of this "
+                                "run (an out-of-date one?); delete it")  # fmt: skip
     for placement in placements:
         track_name = placement.source_track_name + MATTE_TRACK_SUFFIX
         index = track_indexes.get(track_name)
