@@ -175,6 +175,43 @@ def test_two_reads_get_matte_trees_with_their_frame_ranges(host: NukeHost, daemo
     assert [line.split(" ")[0] for line in listed] == ["Read1", "Read2"] and all(": done: " in line for line in listed)
 
 
+def test_run_again_on_a_read_updates_its_matte_tree(host: NukeHost, daemon_env: DaemonProcess, shots: Path) -> None:
+    _start_session(host)
+    movie = host.add_node("Read", file=str(shots / "juggle.mp4"), first=3, last=6, origfirst=1, origlast=MOVIE_FRAMES)
+    host.select(movie)
+    first = host.command("Nuke", MATTE)()
+    _finish(host, first)
+    host.select(movie)
+    second = host.command("Nuke", MATTE)()
+    _finish(host, second)
+    assert host.messages == [] and second[0].nodes == first[0].nodes
+    assert len(host.nodes) == 4  # the Read and its one tree
+    matte_read = host.node(first[0].nodes[0])
+    for frame in _shown_range(host, movie):
+        assert host.file_frame_shown(matte_read, frame) == host.file_frame_shown(movie, frame) - 1
+
+
+def test_a_matte_tree_takes_a_new_range_and_file(host: NukeHost, tmp_path: Path) -> None:
+    """The tree an earlier run built, given the matte of a changed Read: its nodes, pointed at the new frames."""
+    matte_reads = _start_session(host)
+    movie = host.add_node("Read", file=str(tmp_path / "take.mov"), first=3, last=6, origfirst=1, origlast=12)
+    settings = matte_reads.Settings(output_dir=str(tmp_path))
+    earlier = matte_reads.matte_tree(movie, matte_reads.source_of_read(movie, settings),
+                                     matte_reads.Matte(str(tmp_path / "take_matte.%06d.exr"), 2, 5))  # fmt: skip
+    for knob, value in (("first", 2), ("last", 9), ("frame_mode", "offset"), ("frame", "10")):
+        movie[knob].setValue(value)
+    source = matte_reads.source_of_read(movie, settings)
+    new = matte_reads.Matte(str(tmp_path / "take_000001-000008_matte.%06d.exr"), 1, 8)
+    assert matte_reads.matte_tree(movie, source, new) == earlier
+    assert len(host.nodes) == 4
+    matte_read = earlier[0]
+    assert host.value_of(matte_read, "file") == new.pattern
+    assert (host.value_of(matte_read, "first"), host.value_of(matte_read, "last")) == (1, 8)
+    assert _shown_range(host, matte_read) == _shown_range(host, movie) == range(12, 20)
+    for frame in _shown_range(host, movie):
+        assert host.file_frame_shown(matte_read, frame) == host.file_frame_shown(movie, frame) - 1
+
+
 def test_the_ui_keeps_running_while_a_job_renders(host: NukeHost, daemon_env: DaemonProcess, shots: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     output = shots.parent / "elsewhere"

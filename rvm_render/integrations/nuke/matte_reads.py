@@ -8,6 +8,8 @@ the main thread with ``nuke.executeInMainThread``, which builds, beside the Read
     Read (source) ---------------B--> Copy (rgba.alpha -> rgba.alpha) --> Premult
     Read (matte EXRs, raw) ------A--^
 
+Run again on a Read that already has its tree (a Copy taking the Read as B and a Read as A, then
+a Premult), the tree is updated (the matte Read's file and range) rather than built a second time.
 Nodes are touched only in the main thread and the threads never wait for it, so Nuke's UI keeps
 running while the daemon renders. A Read that cannot be submitted, an unreachable daemon and a
 failed job reach the user as ``nuke.message``, naming the Read, its file and the reason.
@@ -56,6 +58,7 @@ from rvm_render.integrations.plugin_settings import OUTPUT_DIR_ENV, SETTINGS_PAT
 __all__ = [
     "OUTPUT_DIR_ENV", "Settings", "ReadError", "Source", "Matte", "MatteJob", "JOBS", "matte_selected_reads",
     "source_of_read", "daemon_path", "output_dir_for", "follow_job", "matte_of_job", "matte_tree",
+    "existing_matte_tree",
 ]  # fmt: skip
 
 #: The frame number Nuke gives a movie's first frame (the daemon counts from 0).
@@ -239,20 +242,44 @@ def follow_job(
         job = client.job(job["id"])
 
 
-def matte_tree(read: Any, source: Source, matte: Matte) -> tuple[Any, Any, Any]:
-    """The matte Read, Copy and Premult, wired to ``read`` and placed beside it. Main thread only."""
-    matte_read = nuke.nodes.Read()
+def existing_matte_tree(read: Any) -> tuple[Any, Any, Any] | None:
+    """The matte Read, Copy and Premult an earlier run wired to ``read``, if it is still there. Main thread only."""
+    name = read.fullName()
+    for copy in nuke.allNodes("Copy"):
+        source, matte_read = copy.input(0), copy.input(1)
+        if source is None or source.fullName() != name or matte_read is None or matte_read.Class() != "Read":
+            continue
+        premult = next((node for node in nuke.allNodes("Premult") if node.input(0) is not None
+                        and node.input(0).fullName() == copy.fullName()), None)  # fmt: skip
+        if premult is not None:
+            return matte_read, copy, premult
+    return None
+
+
+def _point_at(matte_read: Any, source: Source, matte: Matte) -> None:
+    """The matte Read's file and range, every matte frame under its source frame's number."""
     matte_read["file"].setValue(matte.pattern)
     for knob in ("first", "origfirst"):
         matte_read[knob].setValue(matte.first_frame)
     for knob in ("last", "origlast"):
         matte_read[knob].setValue(matte.last_frame)
     shown_first = source.shown_frame(matte.first_frame)
-    if shown_first != matte.first_frame:
-        matte_read["frame_mode"].setValue("start at")
-        matte_read["frame"].setValue(str(shown_first))
+    moved = shown_first != matte.first_frame
+    matte_read["frame_mode"].setValue("start at" if moved else "expression")
+    matte_read["frame"].setValue(str(shown_first) if moved else "")
     matte_read["raw"].setValue(True)
     matte_read["premultiplied"].setValue(False)
+
+
+def matte_tree(read: Any, source: Source, matte: Matte) -> tuple[Any, Any, Any]:
+    """The matte Read, Copy and Premult, wired to ``read`` and placed beside it; an earlier run's tree
+    of ``read`` is updated instead of built again. Main thread only."""
+    earlier = existing_matte_tree(read)
+    if earlier is not None:
+        _point_at(earlier[0], source, matte)
+        return earlier
+    matte_read = nuke.nodes.Read()
+    _point_at(matte_read, source, matte)
 
     copy = nuke.nodes.Copy()
     copy.setInput(0, read)  # B: the stream that gets the alpha
