@@ -153,8 +153,9 @@ def run(args: argparse.Namespace) -> int:
     for skipped in plan.skipped:
         print(f"skipped: {skipped.line()}", file=sys.stderr)
     if result.timeline_path is None:
-        print(f"error: {len(result.failed)} of {len(plan.ranges)} media ranges failed; {conformed_name(args.timeline)} "
-              "was not written (an earlier one is left as it was); fix them and run again", file=sys.stderr)  # fmt: skip
+        written = conformed_name(args.timeline)
+        print(f"error: {len(result.failed)} of {len(plan.ranges)} media ranges failed; {written} was not written "
+              "(an earlier one is left as it was); fix them and run again", file=sys.stderr)  # fmt: skip
         return 1
     if not args.quiet:
         matted = len(result.rendered) + len(result.reused)

@@ -31,7 +31,6 @@ from rvm_render.otio.reading import ReadTimeline, read_timeline, same_format_nam
 from rvm_render.otio.requests import DEFAULT_HANDLES, ConformPlan, MediaRange, conform_plan
 from rvm_render.otio.reuse import EarlierMatte, EarlierRenders, plan_reusing
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings
-from rvm_render.pipeline.manifest import manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger(__name__)
