@@ -117,8 +117,8 @@ def _check_matte_format(settings: RenderSettings) -> None:
     if not set(settings.formats) & set(MATTE_PREFERENCE):
         asked = ",".join(fmt.value for fmt in settings.formats)
         raise ConfigError(
-            f"--formats {asked}: a matte track needs a matte to place (none of "
-            f"{', '.join(fmt.value for fmt in MATTE_PREFERENCE)}); add one, e.g. --formats prores4444,{asked}"
+            f"formats {asked}: a matte track needs a matte to place (none of "
+            f"{', '.join(fmt.value for fmt in MATTE_PREFERENCE)}); add one, e.g. prores4444,{asked}"
         )
 
 

@@ -283,6 +283,6 @@ def test_formats_without_a_matte_say_why_and_fail(run: Path, tfjs_weights: Path,
                  "comp"])  # fmt: skip
     assert code != 0
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert "--formats comp" in line and "prores4444" in line
+    assert "formats comp: a matte track needs a matte" in line and "prores4444" in line
     assert (out / "edit.rvm.otio").read_bytes() == earlier and _movies(out) == before
     assert not list(out.glob("*_comp*"))
