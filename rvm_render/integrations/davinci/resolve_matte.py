@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Any, Dict  # noqa: UP035
+from typing import Any, Dict, Tuple  # noqa: UP035
 
 from rvm_render.api.client import ApiError, RvmRenderClient, progress_text
 from rvm_render.integrations.plugin_settings import OUTPUT_DIR_ENV, SETTINGS_PATH, matte_folder_beside, plugin_settings
@@ -56,6 +56,8 @@ ALPHA_MODE_HINT = (
     "Clip Attributes > Video > Alpha Mode > Straight); Resolve's API cannot"
 )
 
+#: What a timeline item shows: track name, record frame, left offset, duration, file (:func:`_item_key`).
+ItemKey = Tuple[str, int, int, int, str]  # noqa: UP006
 Json = Dict[str, Any]  # noqa: UP006 - evaluated at import: editors' Python may be 3.7 (Nuke 13)
 
 
@@ -167,7 +169,7 @@ def _run(resolve: Any, settings: Settings, ui: Progress, report: RunReport) -> N
     media_pool = project.GetMediaPool()
     if version >= TRACK_PLACEMENT_SINCE and "AppendToTimeline" in dir(media_pool):
         items = import_mattes(media_pool, sorted({p.path for p in placements}))
-        track_indexes = place_on_matte_tracks(media_pool, timeline, placements, items, ui)
+        track_indexes, removed = place_on_matte_tracks(media_pool, timeline, placements, items, ui)
         report.timeline_name = timeline.GetName()
     else:
         ui.status(f"Resolve {'.'.join(map(str, version[:2]))} cannot place clips on a track; "
@@ -176,9 +178,9 @@ def _run(resolve: Any, settings: Settings, ui: Progress, report: RunReport) -> N
         in_bin = {_same_file(item.GetClipProperty("File Path")): item for item in _matte_bin(media_pool).GetClipList()
                   or ()}  # fmt: skip
         items = {p.path: in_bin[_same_file(p.path)] for p in placements if _same_file(p.path) in in_bin}
-        track_indexes = _track_indexes_by_name(timeline)
+        track_indexes, removed = _track_indexes_by_name(timeline), frozenset()
         report.timeline_name = timeline.GetName()
-    placed, problems = verify_placements(timeline, placements, track_indexes)
+    placed, problems = verify_placements(timeline, placements, track_indexes, removed)
     report.placed += placed
     report.problems += problems
     report.alpha_mode_set = all(item.SetClipProperty("Alpha mode", "Straight") for item in items.values())
@@ -203,9 +205,13 @@ def export_timeline(resolve: Any, timeline: Any, version: tuple[int, ...]) -> Js
 
 
 def place_on_matte_tracks(media_pool: Any, timeline: Any, placements: list[MattePlacement], items: dict[str, Any],
-                          ui: Progress) -> dict[str, int]:  # fmt: skip
-    """Bring the ``<source track> RVM Matte`` tracks up to date (an earlier run's reused, else added);
-    their indexes by name. Mattes already in place stay; the other items on those tracks are deleted."""
+                          ui: Progress) -> tuple[dict[str, int], frozenset[ItemKey]]:  # fmt: skip
+    """Bring the ``<source track> RVM Matte`` tracks up to date (an earlier run's reused, else added).
+    Mattes already in place stay; the other items on those tracks are deleted.
+
+    Returns:
+        The tracks' indexes by name, and what each item deleted showed (:func:`_item_key`).
+    """
     track_indexes = {name: index for name, index in _track_indexes_by_name(timeline).items()
                      if name.endswith(MATTE_TRACK_SUFFIX)}  # fmt: skip
     for source_name in dict.fromkeys(p.source_track_name for p in placements):
@@ -219,14 +225,15 @@ def place_on_matte_tracks(media_pool: Any, timeline: Any, placements: list[Matte
     first_frame = timeline.GetStartFrame()
     wanted = {(p.source_track_name + MATTE_TRACK_SUFFIX, first_frame + p.record_frame, p.start_frame, p.frames,
                _same_file(p.path)): p for p in placements}  # fmt: skip
-    in_place, stale = set(), []
+    in_place, stale, removed = set(), [], set()
     for name, index in track_indexes.items():
         for item in timeline.GetItemListInTrack("video", index) or ():
-            key = (name, item.GetStart(), item.GetLeftOffset(), item.GetDuration(), _item_file(item))
+            key = _item_key(name, item)
             if key in wanted and key not in in_place:
                 in_place.add(key)
             else:
                 stale.append(item)
+                removed.add(key)
     if stale:
         ui.status(f"Removing {len(stale)} matte(s) that no longer match their source clips")
         if not timeline.DeleteClips(stale, False):
@@ -247,12 +254,14 @@ def place_on_matte_tracks(media_pool: Any, timeline: Any, placements: list[Matte
     ui.status(f"Placing {len(clip_infos)} matte(s), {len(in_place)} already in place")
     if clip_infos:
         media_pool.AppendToTimeline(clip_infos)  # its return value is no evidence: verify_placements reads the track
-    return track_indexes
+    return track_indexes, frozenset(removed)
 
 
-def _item_file(item: Any) -> str:
+def _item_key(track_name: str, item: Any) -> ItemKey:
+    """What a timeline item shows, to compare with what it should show."""
     media = item.GetMediaPoolItem()
-    return _same_file(media.GetClipProperty("File Path")) if media else ""
+    file = _same_file(media.GetClipProperty("File Path")) if media else ""
+    return track_name, item.GetStart(), item.GetLeftOffset(), item.GetDuration(), file
 
 
 def import_mattes(media_pool: Any, paths: list[str]) -> dict[str, Any]:
@@ -297,18 +306,21 @@ def import_conformed_timeline(project: Any, media_pool: Any, path: str, source_n
     return imported
 
 
-def verify_placements(timeline: Any, placements: list[MattePlacement],
-                      track_indexes: dict[str, int]) -> tuple[list[MattePlacement], list[str]]:  # fmt: skip
+def verify_placements(
+    timeline: Any,
+    placements: list[MattePlacement],
+    track_indexes: dict[str, int],
+    removed: frozenset[ItemKey] = frozenset(),
+) -> tuple[list[MattePlacement], list[str]]:
     """Read the matte tracks back: the mattes where they belong, one problem per other matte and per
-    item on a matte track that is none of them (an earlier run's)."""
+    out-of-date matte (``removed``, as :func:`_item_key` gives them) still on its track."""
     placed, problems = [], []
     first_frame = timeline.GetStartFrame()
-    expected = {(p.source_track_name + MATTE_TRACK_SUFFIX, first_frame + p.record_frame) for p in placements}
     for name, index in track_indexes.items():
         for item in timeline.GetItemListInTrack("video", index) if name.endswith(MATTE_TRACK_SUFFIX) else ():
-            if (name, item.GetStart()) not in expected:
-                problems.append(f"'{item.GetName()}' at frame {item.GetStart()} of track '{name}' is no matte of this "
-                                "run (an out-of-date one?); delete it")  # fmt: skip
+            if _item_key(name, item) in removed:
+                problems.append(f"the out-of-date matte '{item.GetName()}' at frame {item.GetStart()} of track "
+                                f"'{name}' is still there; delete it")  # fmt: skip
     for placement in placements:
         track_name = placement.source_track_name + MATTE_TRACK_SUFFIX
         index = track_indexes.get(track_name)
