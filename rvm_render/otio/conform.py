@@ -199,7 +199,7 @@ def conform_timeline(
         if on_failure is not None:
             on_failure(media_range, err)
 
-    replacing = [item for item in to_render if earlier.rendered_before(item.request.stem)]
+    replacing = [item for item in to_render if earlier.rendered_before(by_stem[item.request.stem])]
     results: list[RenderResult] = []
     for batch, batch_settings in ((replacing, dataclasses.replace(settings, overwrite=True)),
                                   ([item for item in to_render if item not in replacing], settings)):  # fmt: skip

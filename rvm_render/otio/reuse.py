@@ -96,9 +96,10 @@ class EarlierRenders:
             except (OSError, ValueError, KeyError, TypeError):
                 log.debug("'%s' is not a manifest of this version; ignored", manifest)
 
-    def rendered_before(self, stem: str) -> bool:
-        """Whether an earlier render wrote ``stem``'s manifest: its files are this conform's to replace."""
-        return any(e.stem == stem for renders in self._by_input.values() for e in renders)
+    def rendered_before(self, media_range: MediaRange) -> bool:
+        """Whether an earlier render of the same media wrote the range's manifest: its files are this
+        conform's to replace (another media's are never touched)."""
+        return any(e.stem == media_range.stem for e in self.of_media(media_range.media))
 
     def of_media(self, media: Path) -> list[EarlierMatte]:
         """Every earlier render of ``media``, whatever its state."""

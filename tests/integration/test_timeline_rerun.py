@@ -214,7 +214,7 @@ def _mean_alpha_difference(first: Path, second: Path) -> float:
 def test_a_source_replaced_under_the_same_name_is_matted_again(
     run: Path, media: dict[str, Path], tfjs_weights: Path
 ) -> None:
-    out = run / "out"
+    out = run / "replaced"  # not out/: its a_* mattes are another a.mov's, never replaced
     edit = _edit({"a": run / "a.mov", "b": media["b"]}, run)
     shutil.copy2(media["a"], run / "a.mov")
     assert _conform(edit, out, tfjs_weights) == 0  # a.mov's mattes from this copy
