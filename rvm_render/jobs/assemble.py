@@ -237,6 +237,7 @@ def assemble_outputs(
         downsample_ratio=spec.downsample_ratio,
         outputs=tuple(outputs),
         segments=tuple((s.first_frame, s.last_frame) for s in work.plan.segments),
+        input_fingerprint=work.plan.fingerprint.input,
     )
     commit_manifest(manifest, manifest_path, overwrite=overwrite)
     elapsed = time.perf_counter() - started

@@ -37,6 +37,7 @@ from typing import Any
 from rvm_render.errors import CheckpointMismatchError, JobError, JobNotFoundError
 from rvm_render.jobs.segments import PLAN_MODES, PlanMode, Segment, SegmentPolicy, plan_segments
 from rvm_render.media.commit import writing_to
+from rvm_render.media.fingerprint import HEAD_BYTES, InputFingerprint  # noqa: F401 - HEAD_BYTES: for jobs.store
 from rvm_render.media.writers import Background
 
 __all__ = [
@@ -58,8 +59,6 @@ log = logging.getLogger(__name__)
 WORK_DIR_NAME = ".rvm-work"
 PLAN_FILE = "plan.json"
 PLAN_FORMAT = 1
-HEAD_BYTES = 1 << 20
-"""How much of the input the fingerprint hashes (with its size and mtime)."""
 
 
 def default_work_dir(output_dir: str | os.PathLike[str], stem: str) -> Path:
@@ -98,32 +97,6 @@ def settings_hash(settings: object) -> str:
     """
     text = json.dumps(_jsonable(settings), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class InputFingerprint:
-    """Identity of an input file, cheap enough for multi-GB files: size, mtime, first MiB."""
-
-    path: str
-    size_bytes: int
-    mtime_ns: int
-    head_sha256: str
-
-    @classmethod
-    def of(cls, path: str | os.PathLike[str]) -> InputFingerprint:
-        """Fingerprint a file (for an image sequence, pass its first file).
-
-        Raises:
-            JobError: the file cannot be read.
-        """
-        resolved = Path(path).resolve()
-        try:
-            stat = resolved.stat()
-            with resolved.open("rb") as stream:
-                head = stream.read(HEAD_BYTES)
-        except OSError as err:
-            raise JobError(f"cannot fingerprint input '{resolved}': {err.strerror}; check the path") from err
-        return cls(str(resolved), stat.st_size, stat.st_mtime_ns, hashlib.sha256(head).hexdigest())
 
 
 @dataclass(frozen=True, slots=True)

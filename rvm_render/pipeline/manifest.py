@@ -9,6 +9,7 @@ a literal ``%``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rvm_render.media.commit import remove_sequence, write_bytes_atomically, writing_to
+from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers import OutputFormat, WrittenOutput, output_path
 
@@ -44,6 +46,8 @@ class Manifest:
     outputs: tuple[WrittenOutput, ...]
     segments: tuple[tuple[int, int], ...] = ()
     """``(first_frame, last_frame)`` of each segment of a segmented render; empty for one pass."""
+    input_fingerprint: InputFingerprint | None = None
+    """The input as rendered (as ``plan.json`` records it): a matte is reused only for this input."""
 
     def to_json(self) -> dict[str, Any]:
         rate = self.info.rate
@@ -71,6 +75,8 @@ class Manifest:
                 for output in self.outputs
             ],
         }
+        if self.input_fingerprint is not None:
+            document["input_fingerprint"] = dataclasses.asdict(self.input_fingerprint)
         if self.segments:
             document["segments"] = [
                 {"first_frame": number(first), "last_frame": number(last)} for first, last in self.segments

@@ -15,6 +15,7 @@ from rvm_render.engine.matter import Matter
 from rvm_render.errors import ConfigError, OutputExistsError, UnreadableMediaError
 from rvm_render.media.colour import non_bt709_reason
 from rvm_render.media.commit import writing_to
+from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.frame_pattern import frame_field, unescaped
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.reader import open_reader
@@ -343,6 +344,7 @@ def render_clip(
         raise OutputExistsError(f"'{manifest_path}' exists; pass --overwrite to replace it")
 
     warn_if_not_bt709(info)
+    fingerprint = InputFingerprint.of_media(info)  # before decoding: the input as it was when rendered
     ratio = matter.downsample_ratio_for(info.height, info.width)
     log.info("matting '%s': frames %d-%d at downsample ratio %.4g",
              info.path, info.frame_number(first), info.frame_number(last), ratio)
@@ -378,6 +380,7 @@ def render_clip(
         weights_sha256=matter.weights_sha256,
         downsample_ratio=ratio,
         outputs=outputs,
+        input_fingerprint=fingerprint,
     )
     commit_manifest(manifest, manifest_path, overwrite=settings.overwrite)
     log.info("matted '%s': %d frames in %.1f s (%.2f fps)", info.path, frames_total, elapsed, frames_total / elapsed)
