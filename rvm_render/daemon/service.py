@@ -33,6 +33,7 @@ from rvm_render.daemon.watcher import HotFolders
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, MediaError, RvmRenderError
+from rvm_render.jobs.earlier_render import outputs_whole
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
 from rvm_render.media.probe import IMAGE_EXTENSIONS, probe
 from rvm_render.media.thumbnail import matte_thumbnail_png
@@ -203,7 +204,10 @@ class Daemon:
             kind, str(source), input_fingerprint(fingerprint_of), preset.to_json(), str(output_dir),
             frames=frames, priority=priority, source=origin,
         )  # fmt: skip
-        if created and self._runner is not None:
+        if not created and record.state == JobState.DONE and not outputs_whole(record.outputs):
+            record = self.store.render_again(record.id)
+            log.info("job %d: its outputs are gone; queued to render again", record.id)
+        if record.state == JobState.QUEUED and self._runner is not None:
             self._runner.wake()
         return record, created
 
@@ -248,7 +252,12 @@ class Daemon:
         return record
 
     def retry(self, job_id: int) -> JobRecord:
-        record = self.store.retry(job_id)
+        """Queue a failed or cancelled job again; a done one only when its outputs are gone."""
+        record = self.store.get(job_id)
+        if record.state == JobState.DONE and not outputs_whole(record.outputs):
+            record = self.store.render_again(job_id)
+        else:
+            record = self.store.retry(job_id)
         if self._runner is not None:
             self._runner.wake()
         return record
