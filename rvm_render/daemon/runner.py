@@ -20,9 +20,9 @@ from pathlib import Path
 
 from rvm_render.daemon.config import DaemonConfig, Preset
 from rvm_render.daemon.guards import disk_shortfall, estimated_output_bytes, memory_available_gib
+from rvm_render.daemon.outputs import choose_outputs
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.engine import Matter, preferred_batch_frames
-from rvm_render.daemon.outputs import choose_outputs
 from rvm_render.errors import CheckpointMismatchError, RvmRenderError
 from rvm_render.jobs.batch import BatchInput, BatchPolicy, probe_inputs, render_batch
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore
@@ -293,16 +293,19 @@ class JobRunner:
     def _render_replacing_stale_work(self, job: JobRecord, inputs: list[BatchInput], settings: RenderSettings,
                                      policy: BatchPolicy, frames: int) -> list[RenderResult]:  # fmt: skip
         """Render a clip job; a work dir of its own planned for an earlier version of the input is started over."""
-        for attempt in range(2):
+
+        def attempt() -> tuple[list[RenderResult], list[RvmRenderError]]:
             failures: list[RvmRenderError] = []
             results = render_batch(inputs, settings, self.matter, policy, weights_path=self.weights_path,
                                    on_failure=lambda _, err: failures.append(err),
                                    on_progress=_Progress(self, job.id, frames))  # fmt: skip
-            stale = [err for err in failures if isinstance(err, CheckpointMismatchError)]
-            if not (stale and attempt == 0 and policy.work_root is not None):
-                break
+            return results, failures
+
+        results, failures = attempt()
+        if policy.work_root is not None and any(isinstance(err, CheckpointMismatchError) for err in failures):
             log.info("job %d: its work dir was planned for another version of the input; started over", job.id)
             shutil.rmtree(policy.work_root, ignore_errors=True)
+            results, failures = attempt()
         if failures or not results:
             raise RvmRenderError(str(failures[0]) if failures else f"'{job.input}' was not rendered")
         return results

@@ -133,7 +133,7 @@ def test_a_new_state_dir_reuses_unchanged_outputs_and_replaces_changed_ones(tmp_
     config = write_config(tmp_path, port=port)
     incoming = tmp_path / "media" / "incoming"
     incoming.mkdir(parents=True)
-    same = short_clip(clips_dir / "bedroom.mp4", incoming / "same.mp4", FRAMES)
+    short_clip(clips_dir / "bedroom.mp4", incoming / "same.mp4", FRAMES)
     changed = short_clip(clips_dir / "bedroom.mp4", incoming / "changed.mp4", FRAMES)
     names = {"same.mp4", "changed.mp4"}
     with running_daemon(config, port) as daemon:
