@@ -26,7 +26,7 @@ import uvicorn
 from rvm_render import __version__
 from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
-from rvm_render.daemon.config import DaemonConfig, Preset, WatchFolder
+from rvm_render.daemon.config import TOKEN_FILE, DaemonConfig, Preset, WatchFolder
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
@@ -44,7 +44,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Daemon", "TOKEN_ENV", "TOKEN_FILE", "TIMELINE_SUFFIXES", "resolve_token"]
 
 TOKEN_ENV = "RVM_RENDER_TOKEN"
-TOKEN_FILE = "token"
 LOG_FILE = "daemon.log"
 TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml"})
 #: A stop interrupts the running segment at its next frame batch, well within this.

@@ -25,6 +25,7 @@ from typing import Any
 
 from rvm_render.errors import JobError, JobNotFoundError
 from rvm_render.jobs.checkpoint import HEAD_BYTES
+from rvm_render.jobs.kinds import JobKind
 
 __all__ = [
     "JobKind",
@@ -36,11 +37,6 @@ __all__ = [
     "input_fingerprint",
     "store_path",
 ]
-
-
-class JobKind(str, Enum):
-    CLIP = "clip"
-    TIMELINE = "timeline"
 
 
 class JobState(str, Enum):

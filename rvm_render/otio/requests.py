@@ -35,6 +35,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from rvm_render.errors import MediaError
 from rvm_render.media.frame_pattern import escaped
 from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.otio.defaults import DEFAULT_HANDLES
 from rvm_render.otio.media_paths import MediaFinder, local_path
 from rvm_render.pipeline import RenderRequest, clip_stem
 
@@ -51,9 +52,6 @@ __all__ = [
     "exact_rate",
     "seconds",
 ]
-
-#: Frames added on each side of what an edit shows, for trims and slips after the conform.
-DEFAULT_HANDLES = 12
 
 
 #: Video rates, exactly; a float rate this close to one of them is that rate (23.976 is 24000/1001).
