@@ -216,7 +216,8 @@ class JobRunner:
             log.info("job %d: removed '%s' of an earlier failure", job.id, path)
 
     def _settings(self, job: JobRecord, preset: Preset) -> RenderSettings:
-        """The render settings of a job; it may replace only what an earlier job of the same input made."""
+        """The render settings of a job; a timeline's may replace what an earlier job of the same timeline made
+        (a clip's outputs are decided by :func:`~rvm_render.daemon.outputs.choose_outputs`)."""
         background = None if preset.background is None else parse_background(preset.background)
         overwrite = self.store.rendered_before(job)
         return RenderSettings(formats=preset.formats, background=background, overwrite=overwrite,

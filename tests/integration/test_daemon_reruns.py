@@ -150,6 +150,7 @@ def test_a_new_state_dir_reuses_unchanged_outputs_and_replaces_changed_ones(tmp_
     with running_daemon(config, port) as daemon:
         jobs = wait_for(lambda: _done_jobs_for(daemon, names, 2), 180, "the jobs of the new state_dir")
         assert {Path(job["outputs"][0]).name for job in jobs} == {"same.rvm.json", "changed.rvm.json"}
+        assert all(job["frames_done"] == job["frames_total"] == FRAMES for job in jobs)
         assert daemon.stop() == 0
     assert (output / "same.rvm.json").read_text() == same_manifest, "unchanged: reused"
     assert (output / "same_matte.000000.exr").stat().st_mtime_ns == same_mtime
