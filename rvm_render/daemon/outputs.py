@@ -43,11 +43,16 @@ class OutputChoice:
         return self.earlier is not None and self.stale_because is None
 
 
+def _extension(info: MediaInfo) -> str:
+    """The input's file extension, lower case, as its outputs' names carry it on a clash (``mov``)."""
+    return Path(info.path.name).suffix.lstrip(".").lower() or "clip"
+
+
 def _stems(info: MediaInfo) -> Iterator[str]:
     """The input's own stem, then the names it takes when that is another input's (module doc)."""
     stem = clip_stem(info)
+    extension = _extension(info)
     yield stem
-    extension = Path(info.path.name).suffix.lstrip(".").lower() or "clip"
     yield f"{stem}_{extension}"
     for number in itertools.count(2):
         yield f"{stem}_{extension}_{number}"
@@ -56,8 +61,7 @@ def _stems(info: MediaInfo) -> Iterator[str]:
 def _owned_by_input(output_dir: Path, info: MediaInfo) -> EarlierRender | None:
     """The same input's earlier render under one of its names, if any."""
     stem = clip_stem(info)
-    extension = re.escape(Path(info.path.name).suffix.lstrip(".").lower() or "clip")
-    names = re.compile(rf"{re.escape(stem)}(_{extension}(_\d+)?)?{re.escape(MANIFEST_SUFFIX)}")
+    names = re.compile(rf"{re.escape(stem)}(_{re.escape(_extension(info))}(_\d+)?)?{re.escape(MANIFEST_SUFFIX)}")
     for manifest in sorted(output_dir.glob(f"{glob.escape(stem)}*{MANIFEST_SUFFIX}")):
         if names.fullmatch(manifest.name):
             earlier = EarlierRender.read(manifest)
