@@ -47,7 +47,7 @@ import numpy as np
 import torch
 
 from rvm_render.engine import EngineOptions, RecurrentState, auto_downsample_ratio, open_matter
-from rvm_render.media import probe
+from rvm_render.media.probe import probe
 from rvm_render.media.reader import open_reader
 
 CLIPS = ("05_default_juggle.mp4", "01_dog.mp4", "bedroom.mp4")

@@ -54,7 +54,8 @@ import onnxruntime
 import torch
 
 from rvm_render.engine import EngineOptions, open_matter
-from rvm_render.media import open_reader, probe
+from rvm_render.media import open_reader
+from rvm_render.media.probe import probe
 from rvm_render.media.writers import OutputFormat
 from rvm_render.pipeline import RenderRequest, RenderSettings, render_clip
 from rvm_render.pipeline.render import DEFAULT_WARMUP_FRAMES

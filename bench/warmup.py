@@ -40,7 +40,8 @@ import torch
 from quality import FILL_LIMIT, build_clips, render_mattes, scored_renders  # bench/quality.py
 
 from rvm_render.engine import EngineOptions, Matter, open_matter
-from rvm_render.media import open_reader, probe
+from rvm_render.media import open_reader
+from rvm_render.media.probe import probe
 from rvm_render.pipeline.render import DEFAULT_WARMUP_FRAMES
 from rvm_render.quality import FIRST_FRAMES, mean_scores
 from rvm_render.quality.metrics import dtssd, mad

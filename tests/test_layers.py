@@ -11,6 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "rvm_render"
 # Each layer may import itself and the layers listed for it, nothing else of rvm_render.
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "lazy": set(),
     "model": {"errors"},
     "engine": {"errors", "model"},
     "media": {"errors"},
@@ -24,6 +25,8 @@ ALLOWED: dict[str, set[str]] = {
     # Editor plug-ins run inside Resolve's and Nuke's Python: of rvm_render only the client (see below).
     "integrations": {"api"},
 }
+#: Modules below every layer, which any layer may import: ``rvm_render.lazy`` (package attributes on first use).
+BELOW_EVERY_LAYER = {"lazy"}
 #: The only modules of other layers a layer may import, where it may not import the whole layer.
 ONLY_MODULES: dict[str, set[str]] = {"integrations": {"rvm_render.api.client"}}
 
@@ -55,7 +58,7 @@ def test_no_upward_imports() -> None:
             continue  # the package root (__init__) re-exports lazily
         for lineno, module in _imports(path):
             target = _layer_of(module)
-            own = target in (None, "", layer)
+            own = target in (None, "", layer) or target in BELOW_EVERY_LAYER
             if own or (target in ALLOWED[layer] and module in ONLY_MODULES.get(layer, {module})):
                 continue
             violations.append(f"{relative}:{lineno} imports {module} ({layer} -> {target})")

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rvm_render.jobs.assemble import assemble_outputs
-
 __all__ = ["add_parser", "run"]
 
 
@@ -29,6 +27,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rvm_render.jobs.assemble import assemble_outputs  # loaded when it runs: --help starts at once (cli.main)
+
     result = assemble_outputs(args.work_dir, overwrite=args.overwrite, keep_work_dir=args.keep_work_dir)
     if not args.quiet:
         print(f"{result.manifest_path}  ({result.frames} frames)")

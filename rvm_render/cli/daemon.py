@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 from rvm_render.daemon.config import load_config
-from rvm_render.daemon.service import Daemon
 
 __all__ = ["add_parser", "run", "config_path_from", "CONFIG_ENV"]
 
@@ -47,6 +46,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rvm_render.daemon.service import Daemon  # loaded when it runs: --help starts at once (cli.main)
+
     config = load_config(config_path_from(args))
     if not args.quiet and not args.verbose:
         logging.getLogger().setLevel(logging.INFO)  # a service reports what it does

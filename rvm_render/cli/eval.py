@@ -15,21 +15,14 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rvm_render.cli.progress import ProgressBar
 from rvm_render.pipeline.progress import ProgressEvent
-from rvm_render.quality import (
-    FIRST_FRAMES,
-    METRIC_NAMES,
-    SCALING,
-    ClipScores,
-    FrameScores,
-    MatteClip,
-    matte_pairs,
-    mean_scores,
-    pair_scores,
-)
+from rvm_render.quality.metrics import FIRST_FRAMES, METRIC_NAMES, SCALING, ClipScores, FrameScores, mean_scores
+
+if TYPE_CHECKING:
+    from rvm_render.quality import MatteClip
 
 __all__ = ["add_parser", "run", "scores_table", "scores_document"]
 
@@ -66,6 +59,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rvm_render.quality import matte_pairs, pair_scores  # loaded when it runs: --help starts at once (cli.main)
+
     pairs = matte_pairs(args.pred, args.gt)
     bar = ProgressBar() if not args.quiet and sys.stderr.isatty() else None  # no log lines in scripts
     scored: list[tuple[MatteClip, MatteClip, ClipScores]] = []

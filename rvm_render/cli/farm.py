@@ -21,24 +21,15 @@ import argparse
 import logging
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rvm_render.cli.options import add_render_options, engine_options_from, parse_frame_count, render_settings_from
-from rvm_render.engine import EngineOptions, Matter, open_matter
-from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError
-from rvm_render.jobs.assemble import check_outputs_free
-from rvm_render.jobs.checkpoint import WorkDir
-from rvm_render.jobs.farm.opencue import opencue_job_spec, opencue_outline
-from rvm_render.jobs.farm.openjd import (
-    TEMPLATE_FILE,
-    openjd_template,
-    validate_openjd_template,
-    write_openjd_template,
-)
-from rvm_render.jobs.runner import prepare_work_dir
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
-from rvm_render.media.commit import write_bytes_atomically
-from rvm_render.pipeline import RenderRequest
+
+if TYPE_CHECKING:
+    from rvm_render.engine import Matter
+    from rvm_render.jobs.checkpoint import WorkDir
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +145,8 @@ def _planning_matter(args: argparse.Namespace, weights: Path) -> Matter:
     depend on the device; the tasks' device and precision are recorded as asked for, so this
     machine needs no GPU.
     """
+    from rvm_render.engine import EngineOptions, open_matter
+
     options = engine_options_from(args)
     matter = open_matter(
         weights, EngineOptions(device="cpu", downsample_ratio=args.downsample_ratio), variant=args.variant
@@ -167,6 +160,19 @@ def _opencue_job_name(name: str | None) -> str | None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from rvm_render.engine.weights import resolve_weights_path  # loaded when it runs: --help starts at once
+    from rvm_render.jobs.assemble import check_outputs_free
+    from rvm_render.jobs.farm.opencue import opencue_job_spec, opencue_outline
+    from rvm_render.jobs.farm.openjd import (
+        TEMPLATE_FILE,
+        openjd_template,
+        validate_openjd_template,
+        write_openjd_template,
+    )
+    from rvm_render.jobs.runner import prepare_work_dir
+    from rvm_render.media.commit import write_bytes_atomically
+    from rvm_render.pipeline import RenderRequest
+
     if args.segment_frames < 1:
         raise ConfigError("--segment-frames: a farm job needs segments of at least 1 frame")
     if args.farm_format != "opencue" and any((args.show, args.shot, args.user, args.service)):

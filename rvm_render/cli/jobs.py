@@ -13,8 +13,7 @@ from rvm_render.api.client import TOKEN_ENV, URL_ENV, ApiError, RvmRenderClient
 from rvm_render.cli.daemon import config_path_from
 from rvm_render.cli.options import parse_formats, parse_frame_range
 from rvm_render.cli.progress import format_duration
-from rvm_render.daemon.config import load_config
-from rvm_render.daemon.service import TOKEN_FILE
+from rvm_render.daemon.config import TOKEN_FILE, load_config
 from rvm_render.errors import ConfigError, JobError
 
 __all__ = ["add_parsers", "client_from"]

@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rvm_render.cli.options import (
     FORMATS_TABLE,
@@ -26,11 +27,10 @@ from rvm_render.cli.options import (
     render_settings_from,
 )
 from rvm_render.cli.progress import ProgressBar
-from rvm_render.engine import open_matter
-from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import RvmRenderError
-from rvm_render.jobs.batch import check_distinct_outputs, probe_inputs, render_batch
-from rvm_render.pipeline import RenderRequest, RenderResult
+
+if TYPE_CHECKING:
+    from rvm_render.pipeline import RenderRequest, RenderResult
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rvm_render.engine import open_matter  # loaded when it runs: --help starts at once (cli.main)
+    from rvm_render.engine.weights import resolve_weights_path
+    from rvm_render.jobs.batch import check_distinct_outputs, probe_inputs, render_batch
+    from rvm_render.pipeline import RenderRequest
+
     policy = batch_policy_from(args)
     settings = render_settings_from(args)
     options = engine_options_from(args)

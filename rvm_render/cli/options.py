@@ -3,7 +3,8 @@
 Parsers turn argv text into typed values or raise :class:`~rvm_render.errors.ConfigError`
 naming the flag; :func:`add_render_options` declares the render flags once, and
 :func:`render_settings_from` / :func:`engine_options_from` turn parsed flags into the
-pipeline's and engine's settings.
+pipeline's and engine's settings. Declaring the flags loads nothing heavy (``--help`` starts at
+once); the engine, pipeline and batch modules are imported when the flags are turned into settings.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import argparse
 import difflib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rvm_render.engine import EngineOptions, preferred_batch_frames
 from rvm_render.errors import ConfigError
-from rvm_render.jobs.batch import BatchPolicy
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES
-from rvm_render.media.writers import OutputFormat, parse_background
-from rvm_render.pipeline import RenderSettings
-from rvm_render.pipeline.render import DEFAULT_FORMATS, DEFAULT_WARMUP_FRAMES
+from rvm_render.media.writers.formats import OutputFormat
+from rvm_render.pipeline.defaults import DEFAULT_FORMATS, DEFAULT_WARMUP_FRAMES
+
+if TYPE_CHECKING:
+    from rvm_render.engine import EngineOptions
+    from rvm_render.jobs.batch import BatchPolicy
+    from rvm_render.pipeline import RenderSettings
 
 __all__ = [
     "FORMAT_HELP",
@@ -224,6 +228,8 @@ def add_batch_options(parser: argparse.ArgumentParser, *, work_dir: bool = True)
 
 def batch_policy_from(args: argparse.Namespace) -> BatchPolicy:
     """The segment and worker flags as a :class:`~rvm_render.jobs.batch.BatchPolicy`."""
+    from rvm_render.jobs.batch import BatchPolicy
+
     return BatchPolicy(
         segment_frames=args.segment_frames,
         work_dir=getattr(args, "work_dir", None),
@@ -237,6 +243,10 @@ def batch_policy_from(args: argparse.Namespace) -> BatchPolicy:
 
 
 def render_settings_from(args: argparse.Namespace) -> RenderSettings:
+    from rvm_render.engine import preferred_batch_frames
+    from rvm_render.media.writers import parse_background
+    from rvm_render.pipeline import RenderSettings
+
     return RenderSettings(
         formats=args.formats,
         background=None if args.background is None else parse_background(args.background),
@@ -247,4 +257,6 @@ def render_settings_from(args: argparse.Namespace) -> RenderSettings:
 
 
 def engine_options_from(args: argparse.Namespace) -> EngineOptions:
+    from rvm_render.engine import EngineOptions
+
     return EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)

@@ -14,10 +14,7 @@ from pathlib import Path
 
 from rvm_render.cli.options import parse_frame_count
 from rvm_render.cli.progress import ProgressBar
-from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.errors import JobError
-from rvm_render.jobs.checkpoint import WorkDir
-from rvm_render.jobs.runner import render_segment
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +49,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rvm_render.engine import EngineOptions, open_matter  # loaded when it runs: --help starts at once (cli.main)
+    from rvm_render.jobs.checkpoint import WorkDir
+    from rvm_render.jobs.runner import render_segment
+
     work = WorkDir.load(args.work_dir)
     spec = work.plan.spec
     if spec is None:

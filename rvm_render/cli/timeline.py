@@ -11,6 +11,7 @@ import logging
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rvm_render.cli.options import (
     FORMATS_TABLE,
@@ -22,12 +23,12 @@ from rvm_render.cli.options import (
     render_settings_from,
 )
 from rvm_render.cli.progress import ProgressBar
-from rvm_render.engine import open_matter
-from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, RvmRenderError
-from rvm_render.otio import ConformOptions, ConformPlan, conform_timeline, plan_timeline
-from rvm_render.otio.conform import conformed_name
-from rvm_render.otio.requests import DEFAULT_HANDLES, MediaRange
+from rvm_render.otio.defaults import DEFAULT_HANDLES
+
+if TYPE_CHECKING:
+    from rvm_render.otio import ConformPlan
+    from rvm_render.otio.requests import MediaRange
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,11 @@ def plan_lines(plan: ConformPlan) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rvm_render.engine import open_matter  # loaded when it runs: --help starts at once (cli.main)
+    from rvm_render.engine.weights import resolve_weights_path
+    from rvm_render.otio import ConformOptions, conform_timeline, plan_timeline
+    from rvm_render.otio.conform import conformed_name
+
     options = ConformOptions(
         handles=args.handles,
         relink_dirs=tuple(args.relink),

@@ -3,7 +3,7 @@
 Walks the same lookup as every command (:func:`~rvm_render.engine.weights.find_weights`):
 ``--weights``, ``$RVM_RENDER_WEIGHTS``, ``weights`` in config.yaml, the user cache, then the
 weights shipped with rvm_render; prints each place with what it held, marks the one used, and
-reads the chosen weights to show their variant, refiner and SHA-256.
+identifies the chosen weights: variant, refiner and SHA-256 (:func:`~rvm_render.engine.weights.identify_weights`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rvm_render.engine.weights import WEIGHTS_ENV, find_weights, packaged_weights_dir, read_weights
+from rvm_render.engine.weights import WEIGHTS_ENV, find_weights, identify_weights, packaged_weights_dir
 
 __all__ = ["add_parser", "run"]
 
@@ -38,7 +38,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     lookup = find_weights(args.weights)
-    loaded = read_weights(lookup.path)
+    loaded = identify_weights(lookup.path)
     print(f"weights: {lookup.path}")
     print(f"  RVM {loaded.variant}, {loaded.refiner.replace('_', ' ')} refiner, sha256 {loaded.sha256}")
     if lookup.path == packaged_weights_dir():

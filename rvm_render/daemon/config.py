@@ -19,15 +19,17 @@ from typing import Any, Literal, TypeVar
 import yaml
 
 from rvm_render.errors import ConfigError
+from rvm_render.jobs.kinds import JobKind
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES
-from rvm_render.jobs.store import JobKind
 from rvm_render.media.writers import OutputFormat, parse_background
-from rvm_render.otio.requests import DEFAULT_HANDLES
-from rvm_render.pipeline.render import DEFAULT_WARMUP_FRAMES
+from rvm_render.otio.defaults import DEFAULT_HANDLES
+from rvm_render.pipeline.defaults import DEFAULT_WARMUP_FRAMES
 
-__all__ = ["Preset", "WatchFolder", "ApiConfig", "DaemonConfig", "load_config", "DEFAULT_PORT"]
+__all__ = ["Preset", "WatchFolder", "ApiConfig", "DaemonConfig", "load_config", "DEFAULT_PORT", "TOKEN_FILE"]
 
 DEFAULT_PORT = 8765
+#: The API token made at the first start in ``state_dir`` (mode 0600) when none is configured.
+TOKEN_FILE = "token"
 _T = TypeVar("_T")
 
 

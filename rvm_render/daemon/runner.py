@@ -20,16 +20,17 @@ from pathlib import Path
 
 from rvm_render.daemon.config import DaemonConfig, Preset
 from rvm_render.daemon.guards import disk_shortfall, estimated_output_bytes, memory_available_gib
+from rvm_render.daemon.outputs import choose_outputs
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.engine import Matter, preferred_batch_frames
-from rvm_render.errors import RvmRenderError
-from rvm_render.jobs.batch import BatchPolicy, probe_inputs, render_batch
+from rvm_render.errors import CheckpointMismatchError, RvmRenderError
+from rvm_render.jobs.batch import BatchInput, BatchPolicy, probe_inputs, render_batch
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore
 from rvm_render.media.commit import write_bytes_atomically
 from rvm_render.media.frame_pattern import frame_field
 from rvm_render.media.writers import parse_background
 from rvm_render.otio import ConformOptions, conform_timeline
-from rvm_render.pipeline import RenderRequest, RenderSettings, output_stem
+from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, output_stem
 from rvm_render.pipeline.progress import ProgressEvent
 from rvm_render.pipeline.render import frame_range
 
@@ -96,6 +97,11 @@ def _input_stem(input_path: str) -> str:
     if field is not None:
         return field.prefix(name).rstrip("._-") or "sequence"
     return Path(name).stem
+
+
+def _error_path(job: JobRecord) -> Path:
+    """``<output_dir>/<input stem>.error.txt``: a failed job's reason, beside its outputs."""
+    return Path(job.output_dir) / f"{_input_stem(job.input)}{ERROR_SUFFIX}"
 
 
 class JobRunner:
@@ -184,6 +190,7 @@ class JobRunner:
         if self.store.get(job.id).state == JobState.RUNNING:
             self.store.finish(job.id, outputs)
             shutil.rmtree(work_root_of(self.config.state_dir, job.id), ignore_errors=True)
+            self._remove_error_file(job)
             log.info("job %d done", job.id)
 
     def _fail(self, job: JobRecord, reason: str) -> None:
@@ -191,14 +198,26 @@ class JobRunner:
             return
         self.store.fail(job.id, reason)
         log.error("job %d failed: %s", job.id, reason)
-        path = Path(job.output_dir) / f"{_input_stem(job.input)}{ERROR_SUFFIX}"
+        path = _error_path(job)
         try:
             write_bytes_atomically(path, f"{job.input}: {reason}\n".encode())
         except (RvmRenderError, OSError) as err:
             log.error("could not write %s: %s", path, err)
 
+    def _remove_error_file(self, job: JobRecord) -> None:
+        """An ``.error.txt`` an earlier failure of this input left goes once it renders (another input's stays)."""
+        path = _error_path(job)
+        try:
+            named = path.read_text(encoding="utf-8").partition(": ")[0]
+        except (OSError, UnicodeDecodeError):
+            return
+        if named == job.input:
+            path.unlink(missing_ok=True)
+            log.info("job %d: removed '%s' of an earlier failure", job.id, path)
+
     def _settings(self, job: JobRecord, preset: Preset) -> RenderSettings:
-        """The render settings of a job; it may replace only what an earlier job of the same input made."""
+        """The render settings of a job; a timeline's may replace what an earlier job of the same timeline made
+        (a clip's outputs are decided by :func:`~rvm_render.daemon.outputs.choose_outputs`)."""
         background = None if preset.background is None else parse_background(preset.background)
         overwrite = self.store.rendered_before(job)
         return RenderSettings(formats=preset.formats, background=background, overwrite=overwrite,
@@ -251,14 +270,43 @@ class JobRunner:
         info = inputs[0].info
         first_index, last_index = frame_range(request, info)
         frames = last_index - first_index + 1
+        ratio = self.matter.downsample_ratio_for(info.height, info.width)
+        choice = choose_outputs(output_dir, info, (first_index, last_index), settings.formats,
+                                str(self.matter.weights_sha256), ratio)  # fmt: skip
+        if choice.reuse and choice.earlier is not None:
+            log.info("job %d: '%s' is unchanged since '%s'; reused", job.id, info.path, choice.earlier.manifest)
+            self.store.progress(job.id, frames, frames, None, 0.0)
+            return [str(choice.earlier.manifest)] + [str(path) for path in choice.earlier.outputs.values()]
+        if choice.earlier is not None:
+            log.info("job %d: '%s' replaces its earlier render: %s", job.id, choice.stem, choice.stale_because)
+        request = dataclasses.replace(request, stem=choice.stem)
+        settings = dataclasses.replace(settings, overwrite=choice.earlier is not None)
+        inputs = [dataclasses.replace(inputs[0], request=request)]
         needed = estimated_output_bytes(settings.formats, info.width, info.height, frames)
         shortfall = disk_shortfall(output_dir, needed)
         if shortfall is not None:
             raise RvmRenderError(shortfall)
-        results = render_batch(inputs, settings, self.matter, policy, weights_path=self.weights_path,
-                               on_failure=collect, on_progress=_Progress(self, job.id, frames))  # fmt: skip
-        if failures or not results:
-            raise RvmRenderError(failures[0] if failures else f"'{job.input}' was not rendered")
+        results = self._render_replacing_stale_work(job, inputs, settings, policy, frames)
         result = results[0]
         log.info("job %d: %s (%d frames)", job.id, output_stem(request, info), result.frames)
         return [str(result.manifest_path)] + [str(output.path) for output in result.outputs]
+
+    def _render_replacing_stale_work(self, job: JobRecord, inputs: list[BatchInput], settings: RenderSettings,
+                                     policy: BatchPolicy, frames: int) -> list[RenderResult]:  # fmt: skip
+        """Render a clip job; a work dir of its own planned for an earlier version of the input is started over."""
+
+        def attempt() -> tuple[list[RenderResult], list[RvmRenderError]]:
+            failures: list[RvmRenderError] = []
+            results = render_batch(inputs, settings, self.matter, policy, weights_path=self.weights_path,
+                                   on_failure=lambda _, err: failures.append(err),
+                                   on_progress=_Progress(self, job.id, frames))  # fmt: skip
+            return results, failures
+
+        results, failures = attempt()
+        if policy.work_root is not None and any(isinstance(err, CheckpointMismatchError) for err in failures):
+            log.info("job %d: its work dir was planned for another version of the input; started over", job.id)
+            shutil.rmtree(policy.work_root, ignore_errors=True)
+            results, failures = attempt()
+        if failures or not results:
+            raise RvmRenderError(str(failures[0]) if failures else f"'{job.input}' was not rendered")
+        return results

@@ -26,13 +26,14 @@ import uvicorn
 from rvm_render import __version__
 from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
-from rvm_render.daemon.config import DaemonConfig, Preset, WatchFolder
+from rvm_render.daemon.config import TOKEN_FILE, DaemonConfig, Preset, WatchFolder
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, MediaError, RvmRenderError
+from rvm_render.jobs.earlier_render import outputs_whole
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
 from rvm_render.media.probe import IMAGE_EXTENSIONS, probe
 from rvm_render.media.thumbnail import matte_thumbnail_png
@@ -43,7 +44,6 @@ log = logging.getLogger(__name__)
 __all__ = ["Daemon", "TOKEN_ENV", "TOKEN_FILE", "TIMELINE_SUFFIXES", "resolve_token"]
 
 TOKEN_ENV = "RVM_RENDER_TOKEN"
-TOKEN_FILE = "token"
 LOG_FILE = "daemon.log"
 TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml"})
 #: A stop interrupts the running segment at its next frame batch, well within this.
@@ -203,7 +203,10 @@ class Daemon:
             kind, str(source), input_fingerprint(fingerprint_of), preset.to_json(), str(output_dir),
             frames=frames, priority=priority, source=origin,
         )  # fmt: skip
-        if created and self._runner is not None:
+        if not created and record.state == JobState.DONE and not outputs_whole(record.outputs):
+            record = self.store.render_again(record.id)
+            log.info("job %d: its outputs are gone; queued to render again", record.id)
+        if record.state == JobState.QUEUED and self._runner is not None:
             self._runner.wake()
         return record, created
 
@@ -248,7 +251,12 @@ class Daemon:
         return record
 
     def retry(self, job_id: int) -> JobRecord:
-        record = self.store.retry(job_id)
+        """Queue a failed or cancelled job again; a done one only when its outputs are gone."""
+        record = self.store.get(job_id)
+        if record.state == JobState.DONE and not outputs_whole(record.outputs):
+            record = self.store.render_again(job_id)
+        else:
+            record = self.store.retry(job_id)
         if self._runner is not None:
             self._runner.wake()
         return record

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from rvm_render.engine.weights import tfjs_model_json
 from rvm_render.errors import WeightsError
 from rvm_render.model import MattingNetwork
 from rvm_render.model.mobilenetv3 import IMAGENET_MEAN, IMAGENET_STD
@@ -78,19 +79,6 @@ class _GraphConv:
     bias: str | None
     bn_scale: str | None
     bn_offset: str | None
-
-
-def tfjs_model_json(path: str | os.PathLike[str]) -> Path:
-    """The ``model.json`` of a tfjs model given the file or its folder.
-
-    Raises:
-        WeightsError: No ``model.json`` there.
-    """
-    path = Path(path)
-    model_json = path / "model.json" if path.is_dir() else path
-    if not model_json.is_file():
-        raise WeightsError(f"cannot load tfjs weights '{path}': no model.json there; pass the tfjs model folder")
-    return model_json
 
 
 def read_tfjs_tensors(path: str | os.PathLike[str]) -> tuple[dict[str, TfjsTensor], list[dict]]:

@@ -18,6 +18,8 @@ Nothing is downloaded. Formats (:func:`read_weights`): an official RVM state_dic
 folder / ``model.json`` (see :mod:`rvm_render.engine.tfjs`). The variant comes from the keys
 (``backbone.conv1.weight`` -> resnet50, ``backbone.features.*`` -> mobilenetv3) and so does the
 refiner (``refiner.box_filter.weight`` -> deep guided filter, none -> fast guided filter).
+The lookup and :func:`identify_weights` of a tfjs model load no torch (``rvm-render weights``
+starts at once); torch is imported by the functions that read tensors.
 """
 
 from __future__ import annotations
@@ -29,16 +31,18 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from torch import Tensor
-
-from rvm_render.engine.tfjs import tfjs_model_json, tfjs_to_state_dict
 from rvm_render.errors import ConfigError, WeightsError
-from rvm_render.model import REFINERS, VARIANTS, MattingNetwork
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from rvm_render.model import MattingNetwork
 
 __all__ = [
     "LoadedWeights",
+    "WeightsIdentity",
     "WeightsLookup",
     "WeightsPlace",
     "WEIGHTS_ENV",
@@ -49,6 +53,8 @@ __all__ = [
     "packaged_weights_dir",
     "resolve_weights_path",
     "read_weights",
+    "identify_weights",
+    "tfjs_model_json",
     "pth_to_state_dict",
     "weights_cache_dir",
     "network_for_weights",
@@ -65,6 +71,16 @@ FIX = (
     "pass rvm_mobilenetv3.pth, rvm_resnet50.pth or a tfjs model.json folder "
     f"with --weights or {WEIGHTS_ENV}"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class WeightsIdentity:
+    """Which weights a file or folder holds: its digest, variant and refiner."""
+
+    path: Path
+    sha256: str
+    variant: str
+    refiner: str
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -208,24 +224,60 @@ def _is_tfjs(path: Path) -> bool:
     return path.is_dir() or path.suffix == ".json"
 
 
+def tfjs_model_json(path: str | os.PathLike[str]) -> Path:
+    """The ``model.json`` of a tfjs model given the file or its folder.
+
+    Raises:
+        WeightsError: No ``model.json`` there.
+    """
+    path = Path(path)
+    model_json = path / "model.json" if path.is_dir() else path
+    if not model_json.is_file():
+        raise WeightsError(f"cannot load tfjs weights '{path}': no model.json there; pass the tfjs model folder")
+    return model_json
+
+
+def _tfjs_identity(path: Path) -> WeightsIdentity:
+    """A tfjs model (always the published MobileNetV3 with the fast guided filter): digest of model.json and shards."""
+    model_json = tfjs_model_json(path)
+    try:
+        groups = json.loads(model_json.read_text(encoding="utf-8"))["weightsManifest"]
+        shards = [model_json.parent / shard for group in groups for shard in group["paths"]]
+        return WeightsIdentity(path, _sha256([model_json, *shards]), "mobilenetv3", "fast_guided_filter")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise WeightsError(f"cannot read tfjs weights '{model_json}': {err}; {FIX}") from err
+
+
+def identify_weights(path: str | os.PathLike[str]) -> WeightsIdentity:
+    """Which weights ``path`` holds; a tfjs model without loading torch, a ``.pth`` by reading it.
+
+    Raises:
+        WeightsError: as :func:`read_weights`.
+    """
+    path = Path(path).expanduser()
+    if path.exists() and _is_tfjs(path):
+        return _tfjs_identity(path)
+    loaded = read_weights(path)
+    return WeightsIdentity(loaded.path, loaded.sha256, loaded.variant, loaded.refiner)
+
+
 def read_weights(path: str | os.PathLike[str]) -> LoadedWeights:
     """Read official ``.pth`` weights or a tfjs model into the official state_dict layout.
 
     Raises:
         WeightsError: Missing file, not a checkpoint, or not an RVM layout.
     """
+    import torch
+
+    from rvm_render.engine.tfjs import tfjs_to_state_dict
+
     path = Path(path).expanduser()
     if not path.exists():
         raise WeightsError(f"weights '{path}' not found; {FIX}")
     if _is_tfjs(path):
-        model_json = tfjs_model_json(path)
-        state_dict = tfjs_to_state_dict(model_json)
-        shards = [
-            model_json.parent / shard
-            for group in json.loads(model_json.read_text(encoding="utf-8"))["weightsManifest"]
-            for shard in group["paths"]
-        ]
-        return LoadedWeights(path, _sha256([model_json, *shards]), "mobilenetv3", "fast_guided_filter", state_dict)
+        identity = _tfjs_identity(path)
+        state_dict = tfjs_to_state_dict(tfjs_model_json(path))
+        return LoadedWeights(path, identity.sha256, identity.variant, identity.refiner, state_dict)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch.load raises many unrelated types for foreign files
@@ -245,6 +297,11 @@ def pth_to_state_dict(checkpoint: object, path: Path) -> tuple[dict[str, Tensor]
     Raises:
         WeightsError: Not a state_dict, or not an RVM layout.
     """
+    import torch
+    from torch import Tensor
+
+    from rvm_render.model import MattingNetwork
+
     if isinstance(checkpoint, dict) and isinstance(checkpoint.get("state_dict"), dict):
         checkpoint = checkpoint["state_dict"]
     if not isinstance(checkpoint, dict) or not all(
@@ -295,6 +352,8 @@ def network_for_weights(
     Raises:
         WeightsError: The weights are another variant, or lack the requested refiner.
     """
+    from rvm_render.model import REFINERS, VARIANTS, MattingNetwork
+
     if variant is not None and variant not in VARIANTS:
         raise ConfigError(f"variant: unknown {variant!r} (expected one of {', '.join(VARIANTS)})")
     if refiner is not None and refiner not in REFINERS:

@@ -25,6 +25,7 @@ from typing import Any
 
 from rvm_render.errors import JobError, JobNotFoundError
 from rvm_render.jobs.checkpoint import HEAD_BYTES
+from rvm_render.jobs.kinds import JobKind
 
 __all__ = [
     "JobKind",
@@ -36,11 +37,6 @@ __all__ = [
     "input_fingerprint",
     "store_path",
 ]
-
-
-class JobKind(str, Enum):
-    CLIP = "clip"
-    TIMELINE = "timeline"
 
 
 class JobState(str, Enum):
@@ -62,6 +58,7 @@ TRANSITIONS: frozenset[tuple[JobState, JobState]] = frozenset(
         (JobState.RUNNING, JobState.QUEUED),  # interrupted by a stop or crash: resumes
         (JobState.FAILED, JobState.QUEUED),  # retry
         (JobState.CANCELLED, JobState.QUEUED),  # retry
+        (JobState.DONE, JobState.QUEUED),  # its outputs are gone: rendered again
     }
 )
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
@@ -333,9 +330,21 @@ class JobStore:
             return self._move(db, job_id, JobState.CANCELLED, finished_at=time.time()), before
 
     def retry(self, job_id: int) -> JobRecord:
-        """Queue a failed or cancelled job again (it resumes from its work dir)."""
+        """Queue a failed or cancelled job again (it resumes from its work dir).
+
+        Raises:
+            JobError: the job is queued, running or done.
+        """
         with self._locked() as db:
+            if self._get(db, job_id).state == JobState.DONE:
+                raise JobError(f"job {job_id} is done; it cannot become queued")
             return self._move(db, job_id, JobState.QUEUED, finished_at=None, error=None)
+
+    def render_again(self, job_id: int) -> JobRecord:
+        """Queue a done job again because its outputs are gone (deleted, moved)."""
+        with self._locked() as db:
+            return self._move(db, job_id, JobState.QUEUED, started_at=None, finished_at=None, outputs="[]",
+                              frames_done=0)  # fmt: skip
 
     def requeue(self, job_id: int) -> JobRecord:
         """A running job that was interrupted (daemon stopping): queued again, to resume."""

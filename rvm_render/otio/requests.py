@@ -35,6 +35,7 @@ from opentimelineio.opentime import RationalTime, TimeRange
 from rvm_render.errors import MediaError
 from rvm_render.media.frame_pattern import escaped
 from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.otio.defaults import DEFAULT_HANDLES
 from rvm_render.otio.media_paths import MediaFinder, local_path
 from rvm_render.pipeline import RenderRequest, clip_stem
 
@@ -55,10 +56,6 @@ __all__ = [
 
 #: Why an earlier conform's matte clip is not matted.
 EARLIER_MATTE_REASON = "a matte of an earlier run (not matted again)"
-
-#: Frames added on each side of what an edit shows, for trims and slips after the conform.
-DEFAULT_HANDLES = 12
-
 
 #: Video rates, exactly; a float rate this close to one of them is that rate (23.976 is 24000/1001).
 STANDARD_RATES = tuple(

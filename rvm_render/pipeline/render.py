@@ -26,6 +26,7 @@ from rvm_render.media.writers import (
     WrittenOutput,
     open_writer,
 )
+from rvm_render.pipeline.defaults import DEFAULT_FORMATS, DEFAULT_WARMUP_FRAMES
 from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 from rvm_render.pipeline.stages import run_stages
@@ -48,14 +49,7 @@ __all__ = [
     "warn_if_not_bt709",
 ]
 
-DEFAULT_FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR)
 DEFAULT_BATCH_FRAMES = 1
-#: Frames of the warm start before each shot (``--warmup``; :func:`warm_up`). Off by default, as
-#: ``bench/warmup.py`` decided (``bench/results/warmup.txt``, N = 4..32): on composites with true
-#: alpha 16 frames cut the first 16 frames' MAD by 28 % and dtSSD by 5 %, but on the shared clips
-#: every N moved the first frames away from their converged matte (MAD 1.43 -> 1.55-1.65 x1e-3),
-#: so no N won on both MAD and dtSSD in both measurements.
-DEFAULT_WARMUP_FRAMES = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from rvm_render.media import colour, open_reader, probe
+from rvm_render.media import colour, open_reader
+from rvm_render.media.probe import probe
 from rvm_render.media.writers import OutputFormat, open_writer
 from support.frames import short_clip
 

@@ -10,7 +10,8 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from rvm_render.media import MediaInfo, colour, open_reader, probe
+from rvm_render.media import MediaInfo, colour, open_reader
+from rvm_render.media.probe import probe
 from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers import OutputFormat, WrittenOutput, open_writer, parse_background
 from rvm_render.media.writers.comp import composite

@@ -16,17 +16,26 @@ under a temporary name and :mod:`rvm_render.media.commit` renames on ``close``.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rvm_render.errors import ConfigError
-from rvm_render.media.probe import MediaInfo
-from rvm_render.media.writers.alpha import AlphaMatteWriter
-from rvm_render.media.writers.background import Background, parse_background
-from rvm_render.media.writers.comp import CompWriter
-from rvm_render.media.writers.exr import ExrWriter
-from rvm_render.media.writers.output import MatteWriter, OutputFormat, WrittenOutput, output_path
-from rvm_render.media.writers.png import PngWriter
-from rvm_render.media.writers.prores4444 import ProRes4444Writer
+from rvm_render.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from rvm_render.media.writers.background import Background, parse_background
+    from rvm_render.media.writers.formats import OutputFormat, output_path
+    from rvm_render.media.writers.opener import open_writer
+    from rvm_render.media.writers.output import MatteWriter, WrittenOutput
+
+#: Imported on first use: the formats and backgrounds load no encoder (no PyAV).
+__getattr__ = lazy_attributes(__name__, {
+    "Background": "rvm_render.media.writers.background",
+    "parse_background": "rvm_render.media.writers.background",
+    "OutputFormat": "rvm_render.media.writers.formats",
+    "output_path": "rvm_render.media.writers.formats",
+    "open_writer": "rvm_render.media.writers.opener",
+    "MatteWriter": "rvm_render.media.writers.output",
+    "WrittenOutput": "rvm_render.media.writers.output",
+})
 
 __all__ = [
     "OutputFormat",
@@ -37,52 +46,3 @@ __all__ = [
     "open_writer",
     "output_path",
 ]
-
-
-def open_writer(
-    fmt: OutputFormat | str,
-    output_dir: Path,
-    stem: str,
-    info: MediaInfo,
-    *,
-    background: Background | None = None,
-    overwrite: bool = False,
-    audio: bool = True,
-    background_first_frame: int = 0,
-) -> MatteWriter:
-    """Open the writer of one deliverable for a clip.
-
-    Args:
-        fmt: the deliverable (an :class:`OutputFormat` or its value).
-        output_dir: folder for the output (created if missing).
-        stem: file-name stem, usually the source's.
-        info: the source clip (size, rate, audio, timecode, bit depth).
-        background: for ``comp`` only; green when not given.
-        overwrite: replace existing outputs instead of raising.
-        audio: copy the source's audio into movie deliverables (False for segment parts,
-            whose audio the assembled file copies whole).
-        background_first_frame: for ``comp`` only: frames of a video background to skip (the
-            first frame written is this many frames into the render).
-
-    Raises:
-        ConfigError: unknown format.
-        OutputExistsError: the output (or any frame of it) exists and ``overwrite`` is False.
-    """
-    try:
-        fmt = OutputFormat(fmt)
-    except ValueError:
-        names = ", ".join(f.value for f in OutputFormat)
-        raise ConfigError(f"output format '{fmt}' is unknown; use one of {names}") from None
-    path = output_path(fmt, Path(output_dir), stem)
-    if fmt is OutputFormat.PRORES4444:
-        return ProRes4444Writer(path, info, overwrite=overwrite, audio=audio)
-    if fmt is OutputFormat.ALPHA:
-        return AlphaMatteWriter(path, info, overwrite=overwrite, audio=audio)
-    if fmt is OutputFormat.COMP:
-        return CompWriter(
-            path, info, background=background, overwrite=overwrite, audio=audio,
-            background_first_frame=background_first_frame,
-        )
-    if fmt is OutputFormat.EXR:
-        return ExrWriter(path, info, overwrite=overwrite)
-    return PngWriter(path, info, overwrite=overwrite)

@@ -73,3 +73,16 @@ def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(JobError, match="use another state_dir or upgrade rvm-render"):
         JobStore(path)
+
+
+def test_a_done_job_is_rendered_again_only_through_render_again(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.add(JobKind.CLIP, "/media/take.mov", "f" * 64, {"formats": ["exr"]}, "/media/out")
+    store.claim_next()
+    store.progress(job.id, 8, 8, 30.0, 0.0)
+    store.finish(job.id, ["/media/out/take.rvm.json"])
+    with pytest.raises(JobError, match="is done"):
+        store.retry(job.id)
+    again = store.render_again(job.id)
+    assert (again.state, again.outputs, again.frames_done, again.finished_at) == (JobState.QUEUED, [], 0, None)
+    assert store.claim_next().id == job.id

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rvm_render.media import MediaInfo, open_reader, probe
+from rvm_render.media import MediaInfo, open_reader
+from rvm_render.media.probe import probe
 from support.frames import luma_matte
 
 

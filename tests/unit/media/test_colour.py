@@ -8,7 +8,8 @@ import av
 import numpy as np
 import pytest
 
-from rvm_render.media import colour, open_reader, probe
+from rvm_render.media import colour, open_reader
+from rvm_render.media.probe import probe
 from rvm_render.media.reader import frame_to_rgb
 
 # Luma coefficients as printed in ITU-R BT.709-6 item 3.2 and BT.601-7 item 2.5.1.

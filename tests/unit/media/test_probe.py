@@ -10,7 +10,7 @@ import av
 import pytest
 
 from rvm_render.errors import UnreadableMediaError
-from rvm_render.media import probe
+from rvm_render.media.probe import probe
 
 CLIPS = ["01_dog.mp4", "05_default_juggle.mp4", "bedroom.mp4"]
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from rvm_render.errors import MediaError, UnreadableMediaError
-from rvm_render.media import MediaInfo, open_reader, probe
+from rvm_render.media import MediaInfo, open_reader
+from rvm_render.media.probe import probe
 from rvm_render.media.writers import OutputFormat, open_writer
 
 

@@ -1,0 +1,115 @@
+"""A render an earlier run left in an output folder, and whether it still serves its input.
+
+A render's manifest (``<stem>.rvm.json``) names its input, the input's fingerprint (size, mtime,
+first MiB, as ``plan.json`` records it for resume), the frames, weights, downsample ratio and
+outputs. An earlier render serves the same request again only when its input is unchanged (same
+fingerprint and frames), it was rendered with these settings (weights, downsample ratio, every
+deliverable asked for) and it is whole: every frame of a sequence on disk, every frame in a movie.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rvm_render.errors import JobError, MediaError
+from rvm_render.media.fingerprint import InputFingerprint
+from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.media.writers import OutputFormat
+from rvm_render.pipeline.manifest import MANIFEST_SUFFIX
+
+__all__ = ["EarlierRender", "outputs_whole"]
+
+
+@dataclass(frozen=True, slots=True)
+class EarlierRender:
+    """One earlier render, as its manifest lists it (frame numbers, absolute paths)."""
+
+    manifest: Path
+    input: str
+    first_frame: int
+    last_frame: int
+    outputs: dict[OutputFormat, Path]
+    document: dict[str, Any]
+
+    @classmethod
+    def read(cls, manifest: Path) -> EarlierRender | None:
+        """The render ``manifest`` describes; None when it is missing or not a manifest of this version."""
+        try:
+            document = json.loads(manifest.read_text(encoding="utf-8"))
+            outputs = {OutputFormat(o["format"]): Path(o["path"]) for o in document["outputs"]}
+            return cls(manifest, str(document["input"]), int(document["first_frame"]), int(document["last_frame"]),
+                       outputs, document)  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @property
+    def stem(self) -> str:
+        return self.manifest.name.removesuffix(MANIFEST_SUFFIX)
+
+    def whole(self) -> bool:
+        """Whether every output holds every frame of the range: each file of a sequence, a movie's frames."""
+        frames = self.last_frame - self.first_frame + 1
+        for fmt, path in self.outputs.items():
+            if fmt.is_sequence:
+                numbers = range(self.first_frame, self.last_frame + 1)
+                if not all(_non_empty(path.parent / (path.name % number)) for number in numbers):
+                    return False
+                continue
+            try:
+                if probe(path).frames != frames:
+                    return False
+            except MediaError:
+                return False
+        return True
+
+    def stale_because(self, info: MediaInfo, frames: tuple[int, int], formats: Sequence[OutputFormat],
+                      weights_sha256: str, downsample_ratio: float) -> str | None:  # fmt: skip
+        """Why this render does not serve ``info`` now, or None when it does.
+
+        Args:
+            info: the input as it is now.
+            frames: the 0-based (first, last) frame indices to render.
+            formats: the deliverables asked for.
+            weights_sha256, downsample_ratio: of the engine that would render it.
+        """
+        try:
+            fingerprint = dataclasses.asdict(InputFingerprint.of_media(info))
+        except JobError:
+            return "its input cannot be read"
+        if os.path.abspath(info.path) != self.input or self.document.get("input_fingerprint") != fingerprint:
+            return "its input changed since it was rendered"
+        if (self.first_frame, self.last_frame) != tuple(info.frame_number(index) for index in frames):
+            return "it holds other frames"
+        recorded = (self.document.get("weights_sha256"), self.document.get("downsample_ratio"))
+        if recorded != (weights_sha256, downsample_ratio):
+            return "it was rendered with other weights or another downsample ratio"
+        if not set(formats) <= set(self.outputs):
+            return "it lacks a deliverable asked for now"
+        if not self.whole():
+            return "frames of its outputs are missing or truncated"
+        return None
+
+
+def outputs_whole(paths: Sequence[str]) -> bool:
+    """Whether a finished job's outputs are all still there: each file, and every frame its manifests list."""
+    for path in map(Path, paths):
+        if path.name.endswith(MANIFEST_SUFFIX):
+            earlier = EarlierRender.read(path)
+            if earlier is None or not earlier.whole():
+                return False
+        elif "%" not in path.name and not path.exists():
+            return False
+    return True
+
+
+def _non_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
