@@ -402,7 +402,7 @@ def render_segmented(
     def report(frames_done: int) -> None:
         if on_progress is not None:
             elapsed = time.perf_counter() - started
-            on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed, frames_resumed))
+            on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed, frames_resumed, request.stem))
 
     frames_done = frames_resumed
     report(frames_done)
