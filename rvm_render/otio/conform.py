@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 TIMELINE_SUFFIX = ".rvm.otio"
+#: The folder of an ``.otioz`` bundle that holds its media (OpenTimelineIO's ``file_bundle_utils.BUNDLE_DIR_NAME``).
+BUNDLE_MEDIA_FOLDER = "media"
 #: The deliverable matte clips reference, first present wins.
 MATTE_PREFERENCE = (OutputFormat.PRORES4444, OutputFormat.ALPHA, OutputFormat.EXR, OutputFormat.PNG)
 #: A still's matte is an image its matte clip holds: an image format first, PNG added when none is asked for.
@@ -115,8 +117,9 @@ def plan_timeline(
 
 
 def _kept_bundle_media(bundle: Path, unpacked: Path, kept: Path) -> Path:
-    """Move an ``.otioz`` bundle's unpacked files into ``kept`` (files already there must be the same)."""
-    for source in sorted(p for p in unpacked.rglob("*") if p.is_file()):
+    """Move an ``.otioz`` bundle's unpacked media (its ``media/`` folder, which its clips reference) into
+    ``kept``; files already there (an earlier conform's) must be the same."""
+    for source in sorted(p for p in (unpacked / BUNDLE_MEDIA_FOLDER).rglob("*") if p.is_file()):
         target = kept / source.relative_to(unpacked)
         if target.exists():
             if not filecmp.cmp(source, target, shallow=False):

@@ -305,4 +305,8 @@ def test_otioz_bundle_conforms_with_relative_paths(edit: Path, tmp_path: Path, t
     for matte in mattes:
         target = matte.media_reference.target_url
         assert not os.path.isabs(target) and (out / target).is_file(), target
+        source = _source_clip(timeline, matte).media_reference.target_url  # 'media/...' in the bundle
+        assert not os.path.isabs(source) and (out / source).is_file(), source
+        manifest = json.loads((out / matte.metadata["rvm_render"]["manifest"]).read_text())
+        assert Path(manifest["input"]).is_file(), "the bundle's media, kept beside the .rvm.otio"
     assert '"Clip.2"' in (out / "cut.rvm.otio").read_text() and not (out / ".rvm-work").exists()
