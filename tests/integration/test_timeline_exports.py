@@ -144,13 +144,13 @@ def _first_and_last(clip: otio.schema.Clip) -> list[RT]:
 
 
 def test_every_clip_s_matte_is_made_from_the_frames_it_shows(conformed: tuple[Path, str]) -> None:
-    """NTSC-rate sequences (Resolve 23.976, Hiero's float), a 10:00:00:00 plate, a sequence at two rates,
+    """NTSC-rate sequences (Resolve 23.976, Hiero's float), a 10:00:00:00 plate (B, B2), a sequence at two rates,
     a relative-path take, a still held for 48 frames: the matte at each clip's first and last frame."""
     out = conformed[0]
     timeline = _timeline(conformed)
     sources, mattes = _sources(timeline), _mattes(timeline)
-    assert set(mattes) == {"S1", "S1 at 25", "T", "Name_V7_310821_0003.png", "R", "B", "W", "P"}
-    for name in ("S1", "S1 at 25", "T", "Name_V7_310821_0003.png", "B", "P"):
+    assert set(mattes) == {"S1", "S1 at 25", "T", "Name_V7_310821_0003.png", "R", "B", "B2", "W", "P"}
+    for name in ("S1", "S1 at 25", "T", "Name_V7_310821_0003.png", "B", "B2", "P"):
         source, matte = sources[name], mattes[name]
         assert matte.source_range == source.source_range
         for time in _first_and_last(source):
@@ -200,7 +200,7 @@ def test_matte_movie_timecode_is_its_available_range(conformed: tuple[Path, str]
         start = reference.available_range.start_time
         assert timecode == otio.opentime.to_timecode(start, start.rate), (matte.name, timecode, start)
         checked += 1
-    assert checked == 7
+    assert checked == 8
 
 
 def test_an_image_sequence_at_two_rates_is_two_ranges(conformed: tuple[Path, str]) -> None:

@@ -195,6 +195,7 @@ def build_export_edit(folder: Path, juggle: Path, dog: Path, bedroom: Path) -> o
     v2.append(reversed_take)
     hiero = otio.schema.Track("Hiero V1", kind=otio.schema.TrackKind.Video)  # 10:00:00:00 plate at a float rate
     hiero.append(_sequence_clip("B", folder / "hiero", "plate.", HIERO_RATE, 864000, 30, 10, 12))
+    hiero.append(_sequence_clip("B2", folder / "hiero", "plate.", RESOLVE_RATE, 864000, 30, 14, 10))  # as Resolve
     warped = _take_clip("W", str(folder / "clips" / "take.mov"), 2, 6)
     warped.effects.append(otio.schema.TimeEffect(name="TimeWarp", effect_name="TimeWarp"))
     hiero.append(warped)
