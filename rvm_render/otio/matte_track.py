@@ -2,8 +2,8 @@
 
 For each top-level video track with matted clips, a video track ``<name> RVM Matte`` is stacked
 above all original video tracks (in the same order; an unnamed track is called ``Video N`` by
-its position among the video tracks, as editors show it). It mirrors its source track item for item,
-so timing holds everywhere: a matted clip becomes a matte clip with the same record position,
+its position among the video tracks, as editors show it). It mirrors its source track item for
+item, so timing holds everywhere: a matted clip becomes a matte clip with the same record position,
 duration, ``source_range`` and time effects, whose media is the rendered matte; transitions are
 mirrored (a dissolve fades the matte too), nested stacks and tracks are mirrored, and everything
 else becomes a gap of the same duration.
@@ -62,7 +62,8 @@ def matte_start_frame(use: ClipUse, media_range: MediaRange) -> int:
     The source's start (its ``available_range``, the media's start timecode) plus the range's offset
     into the media; the conform writes it as the matte movie's timecode too.
     """
-    return nearest_frame(seconds(use.available_start) * media_range.info.rate) + media_range.first_frame - use.start_number
+    source_start = nearest_frame(seconds(use.available_start) * media_range.info.rate)
+    return source_start + media_range.first_frame - use.start_number
 
 
 def _target(path: Path, source_url: str, relative_to: Path | None) -> str:
