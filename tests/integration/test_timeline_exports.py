@@ -315,3 +315,29 @@ def test_an_unwritable_output_folder_is_one_error_before_the_model_loads(
     assert code == 1
     error = capsys.readouterr().err.strip()
     assert error.startswith("error:") and "\n" not in error and "a file" in error and "-o" in error
+
+
+def test_a_segmented_range_keeps_the_edit_s_rate_and_timecode(export: Path, tmp_path: Path, tfjs_weights: Path) -> None:
+    """Segment tasks and the assembly probe the input again: an NTSC sequence stays 24000/1001, and the matte's
+    timecode is still where its available_range puts it."""
+    edit = otio.adapters.read_from_file(str(export))
+    (clip,) = [c for c in edit.find_clips() if c.name == "S1"]
+    track = otio.schema.Track("V1")
+    track.append(clip.deepcopy())
+    edit.tracks[:] = [track]
+    path = export.parent / "s1.otio"
+    otio.adapters.write_to_file(edit, str(path))
+    out = tmp_path / "mattes"
+    result = _conform(path, out, tfjs_weights, "--segment-frames", "8")
+    assert result.returncode == 0, result.stderr
+    timeline = otio.adapters.read_from_file(str(out / "s1.rvm.otio"))
+    matte = _mattes(timeline)["S1"]
+    movie = out / matte.media_reference.target_url
+    manifest = json.loads(Path(matte.metadata["rvm_render"]["manifest"]).read_text())
+    assert len(manifest["segments"]) == 2
+    with av.open(str(movie)) as container:
+        stream = container.streams.video[0]
+        assert (stream.average_rate, stream.metadata["timecode"]) == (Fraction(24000, 1001), "00:00:00:03")
+    start = matte.media_reference.available_range.start_time
+    assert otio.opentime.to_timecode(start, start.rate) == "00:00:00:03"
+    _check_at(_sources(timeline)["S1"], matte, _first_and_last(clip)[1], Path("/"), out, "S1 segmented")
