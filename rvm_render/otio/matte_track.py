@@ -92,9 +92,9 @@ def _matte_reference(clip: otio.schema.Clip, use: ClipUse, rendered: RenderedRan
     media_range = rendered.range
     rate = _rate_value(use, media_range.info.rate)
     url = _source_url(clip)
-    if use.still:  # one image, held: the matte covers what the source reference does
-        source_available = clip.media_reference.available_range
-        available = source_available if source_available is not None else clip.trimmed_range()
+    if use.still:  # one image, held: the matte covers what the source reference does, and all the clip shows
+        source_available, shown = clip.media_reference.available_range, clip.trimmed_range()
+        available = shown if source_available is None else source_available.extended_by(shown)
         still = rendered.matte.with_name(rendered.matte.name % media_range.first_frame)
         return otio.schema.ExternalReference(_target(still, url, relative_to), available)
     # Whole frames at the matte's own rate: what its timecode says (the source's start + its first frame).

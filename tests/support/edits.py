@@ -186,9 +186,9 @@ def build_export_edit(folder: Path, juggle: Path, dog: Path, bedroom: Path) -> o
     v1.append(_sequence_clip("S1 at 25", folder / "plates", "shot.", 25, 0, 30, 14, 10))
     v1.append(_take_clip("T", "clips/take.mov", 5, 12))
     v1.append(_take_clip("Z", "clips/take.mov", 8, 0))  # zero duration
-    v2 = otio.schema.Track("", kind=otio.schema.TrackKind.Video)
+    v2 = otio.schema.Track("", kind=otio.schema.TrackKind.Video)  # a still of one frame held for 48, a reverse
     still = otio.schema.ExternalReference(target_url=str(folder / "stills" / "Name_V7_310821_0003.png"),
-                                          available_range=TR(RT(0, RESOLVE_RATE), RT(48, RESOLVE_RATE)))  # fmt: skip
+                                          available_range=TR(RT(0, RESOLVE_RATE), RT(1, RESOLVE_RATE)))  # fmt: skip
     v2.append(otio.schema.Clip("Name_V7_310821_0003.png", still, TR(RT(0, RESOLVE_RATE), RT(48, RESOLVE_RATE))))
     reversed_take = _take_clip("R", str(folder / "clips" / "take.mov"), 15, 12)
     reversed_take.effects.append(otio.schema.LinearTimeWarp(time_scalar=-1))
