@@ -52,7 +52,7 @@ class ProgressBar:
         eta = event.eta_s
         timing = "done" if event.finished else ("ETA --:--" if eta is None else f"ETA {format_duration(eta)}")
         return (
-            f"{event.input_path.name} [{bar}] {percent:5.1f}% "
+            f"{event.label or event.input_path.name} [{bar}] {percent:5.1f}% "
             f"{event.frames_done}/{event.frames_total} frames {event.fps:5.1f} fps "
             f"{format_duration(event.elapsed_s)} elapsed, {timing}"
         )

@@ -92,8 +92,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
+#: Clips a ``--dry-run`` line names for one range; the rest are counted (an edit may use a file 2000 times).
+LISTED_CLIPS = 5
+
+
 def _range_line(media_range: MediaRange) -> str:
-    clips = ", ".join(f"{use.place.label()} '{use.name}'" for use in media_range.uses)
+    uses = media_range.uses
+    clips = ", ".join(f"{use.place.label()} '{use.name}'" for use in uses[:LISTED_CLIPS])
+    if len(uses) > LISTED_CLIPS:
+        clips += f", ... {len(uses) - LISTED_CLIPS} more clips"
     return (
         f"  {media_range.media}  frames {media_range.first_frame}-{media_range.last_frame} "
         f"({media_range.frames})  -> {media_range.stem}  [{clips}]"
@@ -119,8 +126,9 @@ def plan_lines(plan: ConformPlan) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from rvm_render.engine import open_matter  # loaded when it runs: --help starts at once (cli.main)
     from rvm_render.engine.weights import resolve_weights_path
+    from rvm_render.media.commit import check_writable_folder
     from rvm_render.otio import ConformOptions, conform_timeline, plan_timeline
-    from rvm_render.otio.conform import conformed_name
+    from rvm_render.otio.conform import check_conformable, conformed_name
 
     options = ConformOptions(
         handles=args.handles,
@@ -135,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
         with tempfile.TemporaryDirectory(prefix="rvm-render-dry-run-") as unpacked:
             _, plan = plan_timeline(args.timeline, options, bundle_media_dir=Path(unpacked))
         print("\n".join(plan_lines(plan)))
+        check_conformable(args.timeline, plan, options)  # --strict fails the dry run as it fails the real one
         return 0
+    check_writable_folder(args.output_dir)  # once, before the model loads
     policy = batch_policy_from(args)
     settings = render_settings_from(args)
     weights = resolve_weights_path(args.weights)

@@ -33,7 +33,7 @@ from rvm_render.media.commit import (
     write_bytes_atomically,
     writing_to,
 )
-from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers import OutputFormat, WrittenOutput, output_path
 from rvm_render.media.writers.concat import MoviePart, concat_movie_parts
 from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
@@ -202,7 +202,7 @@ def assemble_outputs(
             f"(rvm-render segment {work.path} --index K, or rerun rvm-render matte)"
         )
     work.check_input()
-    info = probe(spec.input_path)
+    info = spec.input_info()
     records = [work.completed(segment.index) for segment in work.plan.segments]
     assert all(record is not None for record in records)
     finished: list[CompletedSegment] = [record for record in records if record is not None]

@@ -38,6 +38,7 @@ from rvm_render.errors import CheckpointMismatchError, JobError, JobNotFoundErro
 from rvm_render.jobs.segments import PLAN_MODES, PlanMode, Segment, SegmentPolicy, plan_segments
 from rvm_render.media.commit import writing_to
 from rvm_render.media.fingerprint import HEAD_BYTES, InputFingerprint  # noqa: F401 - HEAD_BYTES: for jobs.store
+from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.writers import Background
 
 __all__ = [
@@ -128,6 +129,10 @@ class RenderSpec:
         weights_path: weights file or tfjs folder as seen by the planner; None: the usual lookup.
         weights_sha256: digest the weights must have.
         warmup_frames: warm start before each shot (:func:`~rvm_render.pipeline.render.warm_up`).
+        rate: the input's frame rate as the planner had it (``24000/1001``: an image sequence's
+            rate comes from the edit, not the files); None in plans written before it was recorded.
+        timecode: the start timecode movie deliverables count from, as the planner had it (a
+            timeline conform's, where its edit places the media); None: the input's own.
     """
 
     input_path: str
@@ -145,6 +150,18 @@ class RenderSpec:
     weights_path: str | None
     weights_sha256: str
     warmup_frames: int = 0
+    rate: str | None = None
+    timecode: str | None = None
+
+    def input_info(self) -> MediaInfo:
+        """The input probed again (by a segment task or the assembly), at the planner's rate and timecode.
+
+        Raises:
+            MediaError: the input cannot be read.
+        """
+        rate = {} if self.rate is None else {"sequence_rate": Fraction(self.rate)}
+        info = probe(self.input_path, **rate)
+        return info if self.timecode is None else dataclasses.replace(info, timecode=self.timecode)
 
     def output_settings(self) -> dict[str, Any]:
         """The fields that change the rendered pixels: what :func:`settings_hash` covers."""

@@ -133,6 +133,8 @@ def _spec_for(
         weights_path=None if weights_path is None else str(Path(weights_path).absolute()),
         weights_sha256=matter.weights_sha256 or "",
         warmup_frames=settings.warmup_frames,
+        rate=str(info.rate),
+        timecode=info.timecode,
     )
 
 
@@ -295,7 +297,7 @@ def render_segment(
     state_bytes = work.state_before(index)
     _check_matter(work, spec, matter)
     work.check_input()
-    info = probe(spec.input_path)
+    info = spec.input_info()
     folder = segment_folder(work, index)
     shutil.rmtree(folder, ignore_errors=True)  # whatever a stopped run left
     folder.mkdir(parents=True)
@@ -402,7 +404,7 @@ def render_segmented(
     def report(frames_done: int) -> None:
         if on_progress is not None:
             elapsed = time.perf_counter() - started
-            on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed, frames_resumed))
+            on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed, frames_resumed, request.stem))
 
     frames_done = frames_resumed
     report(frames_done)

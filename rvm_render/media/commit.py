@@ -32,6 +32,7 @@ from rvm_render.media.frame_pattern import file_name_regex, frame_field
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "check_writable_folder",
     "ensure_absent",
     "ensure_sequence_absent",
     "output_error",
@@ -59,6 +60,18 @@ def output_error(path: str | os.PathLike[str], err: BaseException) -> OutputErro
     return OutputError(
         f"cannot write '{path}': {reason}; pick an output folder (-o) that exists, is writable and has free space"
     )
+
+
+def check_writable_folder(folder: Path) -> None:
+    """Create ``folder`` if needed and write (and remove) a file in it: a run checks its output once, up front.
+
+    Raises:
+        OutputError: the folder cannot be created or written (read-only, not a folder, disk full).
+    """
+    with writing_to(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder, prefix=".rvm-write-check-"):
+            pass
 
 
 @contextmanager

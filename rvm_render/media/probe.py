@@ -103,12 +103,16 @@ def sequence_frame_path(info: MediaInfo, frame_index: int) -> Path:
     return info.path.with_name(name % info.frame_number(frame_index))
 
 
-def probe(path: str | os.PathLike[str], *, sequence_rate: Fraction = DEFAULT_SEQUENCE_RATE) -> MediaInfo:
+def probe(
+    path: str | os.PathLike[str], *, sequence_rate: Fraction = DEFAULT_SEQUENCE_RATE, still: bool = False
+) -> MediaInfo:
     """Describe a clip or image sequence without decoding its pictures.
 
     Args:
         path: container file, sequence pattern (``%04d`` or ``####``) or one sequence frame.
         sequence_rate: frame rate to report for image sequences (they carry none).
+        still: an existing image file is one still, even when its name is numbered and
+            numbered siblings lie beside it (an editor's single-file reference).
 
     Returns:
         The :class:`MediaInfo`; ``rate`` is exact (30000/1001 stays 30000/1001).
@@ -129,6 +133,8 @@ def probe(path: str | os.PathLike[str], *, sequence_rate: Fraction = DEFAULT_SEQ
             f"cannot read '{text}': it is a folder; pass a clip, a frame of a sequence, or a pattern like name.%04d.exr"
         )
     if candidate.suffix.lower() in IMAGE_EXTENSIONS:
+        if still:
+            return _probe_sequence(_Sequence(candidate.with_name(escaped(candidate.name)), 0, 1), sequence_rate)
         return _probe_sequence(_sequence_from_frame(candidate), sequence_rate)
     return _probe_container(candidate)
 

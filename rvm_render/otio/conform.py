@@ -6,14 +6,23 @@ skipped, reuse ranges an interrupted conform already finished, render the rest t
 batch machinery as ``rvm-render matte`` (segments, resume, workers, Ray), and write
 ``<timeline stem>.rvm.otio`` (plus a copy in the input's own format when a plug-in adapter read
 it). ``rvm-render timeline``, the daemon and the editor plug-ins all conform through it.
+
+The written timeline's relative media references are rebased to it
+(:mod:`~rvm_render.otio.rebasing`), an ``.otioz`` bundle's media is kept beside it in
+``<bundle name>.media/`` (its clips, the mattes' manifests and a re-run all need it), each
+movie matte's timecode is where its ``available_range`` puts it, and a still is matted to an
+image (PNG when no image format is asked for) that its matte clip holds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import filecmp
 import logging
+import os
 import shutil
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,10 +33,13 @@ from rvm_render.engine import Matter
 from rvm_render.errors import ConfigError, RvmRenderError, TimelineError
 from rvm_render.jobs.batch import BatchInput, BatchPolicy, check_distinct_outputs, render_batch
 from rvm_render.jobs.checkpoint import WORK_DIR_NAME
+from rvm_render.media.commit import check_writable_folder, writing_to
+from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers import OutputFormat, WrittenOutput
 from rvm_render.otio.earlier_mattes import MatteRecognizer, edit_without_matte_tracks
-from rvm_render.otio.matte_track import RenderedRange, timeline_with_matte_tracks
+from rvm_render.otio.matte_track import RenderedRange, matte_start_frame, timeline_with_matte_tracks
 from rvm_render.otio.reading import ReadTimeline, read_timeline, same_format_name, write_timeline
+from rvm_render.otio.rebasing import rebased_path, timeline_with_rebased_media
 from rvm_render.otio.requests import DEFAULT_HANDLES, ConformPlan, MediaRange, conform_plan
 from rvm_render.otio.reuse import EarlierMatte, EarlierRenders, plan_reusing
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings
@@ -35,11 +47,23 @@ from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ConformOptions", "ConformResult", "plan_timeline", "conform_timeline", "conformed_name", "MATTE_PREFERENCE"]
+__all__ = [
+    "ConformOptions",
+    "ConformResult",
+    "plan_timeline",
+    "check_conformable",
+    "conform_timeline",
+    "conformed_name",
+    "MATTE_PREFERENCE",
+]
 
 TIMELINE_SUFFIX = ".rvm.otio"
+#: The folder of an ``.otioz`` bundle that holds its media (OpenTimelineIO's ``file_bundle_utils.BUNDLE_DIR_NAME``).
+BUNDLE_MEDIA_FOLDER = "media"
 #: The deliverable matte clips reference, first present wins.
 MATTE_PREFERENCE = (OutputFormat.PRORES4444, OutputFormat.ALPHA, OutputFormat.EXR, OutputFormat.PNG)
+#: A still's matte is an image its matte clip holds: an image format first, PNG added when none is asked for.
+STILL_MATTE_PREFERENCE = (OutputFormat.EXR, OutputFormat.PNG)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +98,9 @@ class ConformResult:
     failed: tuple[tuple[MediaRange, str], ...] = field(default=())
 
 
-def plan_timeline(path: Path, options: ConformOptions, *, bundle_media_dir: Path) -> tuple[ReadTimeline, ConformPlan]:
+def plan_timeline(
+    path: Path, options: ConformOptions, *, bundle_media_dir: Path, kept_media_dir: Path | None = None
+) -> tuple[ReadTimeline, ConformPlan]:
     """Read ``path`` and plan its conform (what ``--dry-run`` prints).
 
     An earlier conform's matte tracks are left out of the returned timeline and its matte clips
@@ -82,11 +108,15 @@ def plan_timeline(path: Path, options: ConformOptions, *, bundle_media_dir: Path
 
     Args:
         bundle_media_dir: where an ``.otioz`` bundle's media is unpacked.
+        kept_media_dir: where an ``.otioz`` bundle's media is then kept (beside the written
+            timeline); None: it stays where it was unpacked (a dry run's temp folder).
 
     Raises:
-        TimelineError: the timeline cannot be read.
+        TimelineError: the timeline cannot be read, or its kept media differs from the bundle's.
     """
     read = read_timeline(path, bundle_media_dir=bundle_media_dir)
+    if read.adapter == "otioz" and kept_media_dir is not None:
+        read = dataclasses.replace(read, media_root=_kept_bundle_media(path, bundle_media_dir, kept_media_dir))
     recognizer = MatteRecognizer(read.media_root)
     edit = edit_without_matte_tracks(read.timeline, recognizer)
     plan = conform_plan(edit.timeline, media_root=read.media_root, relink_dirs=options.relink_dirs,
@@ -96,15 +126,65 @@ def plan_timeline(path: Path, options: ConformOptions, *, bundle_media_dir: Path
     return dataclasses.replace(read, timeline=edit.timeline), plan
 
 
-def _matte_of(outputs: dict[OutputFormat, Path]) -> tuple[OutputFormat, Path] | None:
-    for fmt in MATTE_PREFERENCE:
+def _kept_bundle_media(bundle: Path, unpacked: Path, kept: Path) -> Path:
+    """Move an ``.otioz`` bundle's unpacked media (its ``media/`` folder, which its clips reference) into
+    ``kept``; files already there (an earlier conform's) must be the same."""
+    for source in sorted(p for p in (unpacked / BUNDLE_MEDIA_FOLDER).rglob("*") if p.is_file()):
+        target = kept / source.relative_to(unpacked)
+        if target.exists():
+            if not filecmp.cmp(source, target, shallow=False):
+                raise TimelineError(
+                    f"'{bundle}': its media '{source.relative_to(unpacked)}' differs from '{target}' kept by an "
+                    "earlier conform of a bundle of that name; conform it into another folder (-o)"
+                )
+            continue
+        with writing_to(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, target)
+    return kept
+
+
+def check_conformable(path: Path, plan: ConformPlan, options: ConformOptions) -> None:
+    """Refuse, under ``options.strict``, a plan that leaves clips out (the dry run and the real run alike).
+
+    Raises:
+        TimelineError: naming the first skipped clips and the fix.
+    """
+    if options.strict and plan.skipped:
+        listed = "; ".join(s.line() for s in plan.skipped[:3]) + ("; ..." if len(plan.skipped) > 3 else "")
+        raise TimelineError(
+            f"'{path}': {len(plan.skipped)} video clips would not be matted ({listed}); fix them (e.g. --relink DIR) "
+            "or drop --strict"
+        )
+
+
+def _with_edit_timecode(media_range: MediaRange) -> MediaRange:
+    """The range, its media's timecode the one the edit gives its first use, so that each movie matte's
+    timecode is where its ``available_range`` in the written timeline puts it (image sequences and
+    untagged movies carry none; a reference may place a movie elsewhere)."""
+    info = media_range.info
+    start_frame = matte_start_frame(media_range.uses[0], media_range)
+    origin = "00:00:00;00" if info.timecode is not None and ";" in info.timecode else "00:00:00:00"
+    timecode = timecode_after(origin, start_frame - media_range.first_frame, info.rate)
+    return dataclasses.replace(media_range, info=dataclasses.replace(info, timecode=timecode))
+
+
+def _still_settings(settings: RenderSettings) -> RenderSettings:
+    """A still's render: the asked formats, plus PNG when none is an image its matte clip can hold."""
+    if any(fmt in settings.formats for fmt in STILL_MATTE_PREFERENCE):
+        return settings
+    return dataclasses.replace(settings, formats=(*settings.formats, OutputFormat.PNG))
+
+
+def _matte_of(outputs: dict[OutputFormat, Path], *, still: bool) -> tuple[OutputFormat, Path] | None:
+    for fmt in STILL_MATTE_PREFERENCE if still else MATTE_PREFERENCE:
         if fmt in outputs:
             return fmt, outputs[fmt]
     return None
 
 
 def _rendered(media_range: MediaRange, manifest: Path, outputs: dict[OutputFormat, Path]) -> RenderedRange | None:
-    matte = _matte_of(outputs)
+    matte = _matte_of(outputs, still=media_range.uses[0].still)
     return None if matte is None else RenderedRange(media_range, matte[1], matte[0], manifest)
 
 
@@ -122,8 +202,8 @@ def _check_matte_format(settings: RenderSettings) -> None:
         )
 
 
-def _timeline_metadata(plan: ConformPlan, settings: RenderSettings, matter: Matter,
-                       options: ConformOptions) -> dict[str, Any]:  # fmt: skip
+def _timeline_metadata(plan: ConformPlan, settings: RenderSettings, matter: Matter, options: ConformOptions,
+                       relative_to: Path | None) -> dict[str, Any]:  # fmt: skip
     return {
         "version": __version__,
         "settings": {
@@ -134,9 +214,10 @@ def _timeline_metadata(plan: ConformPlan, settings: RenderSettings, matter: Matt
             "variant": matter.variant,
         },
         "ranges": [
-            {"media": str(r.media), "first_frame": r.first_frame, "last_frame": r.last_frame, "stem": r.stem}
+            {"media": rebased_path(r.media, relative_to), "first_frame": r.first_frame, "last_frame": r.last_frame,
+             "stem": r.stem}
             for r in plan.ranges
-        ],
+        ],  # fmt: skip
         "skipped": [{"clip": s.place.label(), "name": s.name, "reason": s.reason} for s in plan.skipped],
     }
 
@@ -169,27 +250,33 @@ def conform_timeline(
         OutputError: the timeline cannot be written.
     """
     _check_matte_format(settings)
+    check_writable_folder(output_dir)
     bundle_media = output_dir / WORK_DIR_NAME / f"{path.name}.media"
-    read, plan = plan_timeline(path, options, bundle_media_dir=bundle_media)
-    if options.strict and plan.skipped:
-        listed = "; ".join(s.line() for s in plan.skipped[:3]) + ("; ..." if len(plan.skipped) > 3 else "")
-        raise TimelineError(
-            f"'{path}': {len(plan.skipped)} video clips would not be matted ({listed}); fix them (e.g. --relink DIR) "
-            "or drop --strict"
-        )
-    earlier = EarlierRenders(output_dir, settings, matter)
+    read, plan = plan_timeline(path, options, bundle_media_dir=bundle_media,
+                               kept_media_dir=output_dir / f"{path.name}.media")  # fmt: skip
+
+    def settings_for(media_range: MediaRange) -> RenderSettings:
+        return _still_settings(settings) if media_range.uses[0].still else settings
+
+    earlier = EarlierRenders(output_dir, settings_for, matter)
     reuse = plan_reusing(plan, earlier, reuse=not settings.overwrite)
     plan = reuse.plan
     if on_plan is not None:
         on_plan(plan)
+    check_conformable(path, plan, options)
     reused = [_reused(plan_range, reuse.reused[plan_range.stem]) for plan_range in plan.ranges
               if plan_range.stem in reuse.reused]  # fmt: skip
     for made in reused:
         log.info("'%s' was matted by an earlier run of this conform; kept", made.range.stem)
     if on_progress is not None and reuse.reused_frames:
         on_progress(ProgressEvent(path, reuse.reused_frames, reuse.reused_frames, 0.0, reuse.reused_frames))
-    to_render = [BatchInput(media_range.request(output_dir), media_range.info) for media_range in reuse.to_render]
-    check_distinct_outputs(to_render)
+    to_render: dict[RenderSettings, list[BatchInput]] = defaultdict(list)
+    for media_range in map(_with_edit_timecode, reuse.to_render):
+        range_settings = settings_for(media_range)
+        if earlier.rendered_before(media_range):  # this conform's own earlier files: replaced, never refused
+            range_settings = dataclasses.replace(range_settings, overwrite=True)
+        to_render[range_settings].append(BatchInput(media_range.request(output_dir), media_range.info))
+    check_distinct_outputs([item for items in to_render.values() for item in items])
     by_stem = {r.stem: r for r in plan.ranges}
     failed: list[tuple[MediaRange, str]] = []
 
@@ -199,13 +286,10 @@ def conform_timeline(
         if on_failure is not None:
             on_failure(media_range, err)
 
-    replacing = [item for item in to_render if earlier.rendered_before(by_stem[item.request.stem])]
     results: list[RenderResult] = []
-    for batch, batch_settings in ((replacing, dataclasses.replace(settings, overwrite=True)),
-                                  ([item for item in to_render if item not in replacing], settings)):  # fmt: skip
-        if batch:
-            results += render_batch(batch, batch_settings, matter, policy, weights_path=weights_path,
-                                    on_failure=report, on_progress=on_progress)  # fmt: skip
+    for range_settings, inputs in to_render.items():
+        results += render_batch(inputs, range_settings, matter, policy, weights_path=weights_path,
+                                on_failure=report, on_progress=on_progress)  # fmt: skip
     rendered = []
     for result in results:
         media_range = by_stem[result.manifest_path.name.removesuffix(".rvm.json")]
@@ -223,8 +307,9 @@ def conform_timeline(
     done = {r.range.stem: r for r in (*reused, *rendered)}
     relative_to = output_dir if options.relative_paths else None
     timeline = timeline_with_matte_tracks(
-        read.timeline, plan, done, relative_to=relative_to, metadata=_timeline_metadata(plan, settings, matter, options)
-    )
+        timeline_with_rebased_media(read.timeline, read.media_root, relative_to=relative_to), plan, done,
+        relative_to=relative_to, metadata=_timeline_metadata(plan, settings, matter, options, relative_to),
+    )  # fmt: skip
     timeline_path = write_timeline(timeline, output_dir / conformed_name(path))
     same_name = same_format_name(read, path)
     same_format_path = None if same_name is None else write_timeline(timeline, output_dir / same_name,

@@ -10,17 +10,23 @@ For every video clip of every video track (nested stacks and tracks included) wh
    (half up), never truncated;
 2. the frames adjacent transitions need (``Track.handles_of_child``) and time effects consume
    (``LinearTimeWarp`` speed changes and reverses, ``FreezeFrame``) are added, then ``handles``
-   frames on each side, clamped to the frames the media really has;
-3. the ranges of each media file are merged (overlapping or adjacent ranges become one), and
-   each merged range becomes one :class:`~rvm_render.pipeline.RenderRequest`.
+   frames on each side, clamped to the frames the media really has (a clip that runs past its
+   media's end is warned about). A reverse covers both readings of its source range (see
+   :func:`media_frame_span`); any other time effect (Hiero's ``TimeWarp``) is warned about and
+   the clip's whole source range is matted;
+3. the ranges of each media file at each rate are merged (overlapping or adjacent ranges become
+   one), and each merged range becomes one :class:`~rvm_render.pipeline.RenderRequest`.
 
-Clips that are not matted (gaps and transitions are not clips) are listed with the reason:
-generators, missing references, media not found, disabled clips. Audio tracks are counted.
+An ``ExternalReference`` to an image file is a still (not a frame of a sequence): its one frame
+is matted, and its matte covers the clip's whole duration. Clips that are not matted (gaps and
+transitions are not clips) are listed with the reason: generators, missing references, media
+not found, disabled clips, zero-duration clips. Audio tracks are counted.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 from collections import defaultdict
@@ -34,10 +40,12 @@ from opentimelineio.opentime import RationalTime, TimeRange
 
 from rvm_render.errors import MediaError
 from rvm_render.media.frame_pattern import escaped
-from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.media.probe import IMAGE_EXTENSIONS, MediaInfo, probe
 from rvm_render.otio.defaults import DEFAULT_HANDLES
 from rvm_render.otio.media_paths import MediaFinder, local_path
 from rvm_render.pipeline import RenderRequest, clip_stem
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_HANDLES",
@@ -50,6 +58,7 @@ __all__ = [
     "media_frame_span",
     "merged_uses",
     "nearest_frame",
+    "unsupported_time_effects",
     "exact_rate",
     "seconds",
 ]
@@ -95,7 +104,13 @@ def media_frame_span(
     """First and last media frame index (0-based, inclusive) a clip shows, at the media's rate.
 
     The clip plays timeline time ``t`` in ``[-in_handle, duration + out_handle)`` from media time
-    ``start + t * time_scalar``; the span covers every frame those times touch.
+    ``start + t * time_scalar``; the span covers every frame those times touch. A reverse
+    (negative ``time_scalar``) is read two ways: OpenTimelineIO's time transform plays back from
+    the start (``start``, ``start - 1``, ...), while the editors that export reverses (Premiere
+    and FCP XML, read by otio-fcp-adapter; Resolve) write the frames used as the source range
+    and play it from its last frame. A reversed matte clip carries the same range and effect as
+    its source clip, so whichever reading a host applies it shows the matte of the frame the
+    picture shows: the span covers both.
 
     Args:
         source_range: the clip's source range (any rate).
@@ -107,6 +122,14 @@ def media_frame_span(
     start = seconds(source_range.start_time) - seconds(available_start)
     before = seconds(in_handle) if in_handle is not None else Fraction(0)
     after = seconds(out_handle) if out_handle is not None else Fraction(0)
+    if time_scalar < 0:
+        played_back = (
+            nearest_frame((start - (seconds(source_range.duration) + after) * -time_scalar) * rate),
+            nearest_frame((start + before * -time_scalar) * rate),
+        )
+        used = media_frame_span(source_range, available_start, rate, time_scalar=-time_scalar,
+                                in_handle=in_handle, out_handle=out_handle)  # fmt: skip
+        return min(played_back[0], used[0]), max(played_back[1], used[1])
     ends = (start - before * time_scalar, start + (seconds(source_range.duration) + after) * time_scalar)
     first = nearest_frame(min(ends) * rate)
     if time_scalar == 0:
@@ -144,6 +167,8 @@ class ClipUse:
     """When frame number ``start_number`` plays, in the edit's time coordinates (the media's start timecode)."""
     start_number: int
     """The frame number at ``available_start``: 0 for movies, an image sequence's start frame."""
+    still: bool = False
+    """A still image: its one frame stands for every frame of the clip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +237,15 @@ def _time_scalar(clip: otio.schema.Clip) -> Fraction:
     return scalar
 
 
+def unsupported_time_effects(clip: otio.schema.Clip) -> list[str]:
+    """The clip's time effects other than ``LinearTimeWarp`` and ``FreezeFrame`` (e.g. Hiero's ``TimeWarp``)."""
+    return [
+        effect.effect_name or effect.name or effect.schema_name()
+        for effect in clip.effects
+        if isinstance(effect, otio.schema.TimeEffect) and not isinstance(effect, otio.schema.LinearTimeWarp)
+    ]
+
+
 def _handles(clip: otio.core.Item) -> tuple[RationalTime | None, RationalTime | None]:
     parent = clip.parent()
     if isinstance(parent, otio.schema.Track):
@@ -228,6 +262,7 @@ class _Media:
     available_start: RationalTime
     number_offset: int
     """Frame number of media index 0 minus the sequence's own first number (0 for movies)."""
+    still: bool = False
 
 
 class _Planner:
@@ -242,12 +277,13 @@ class _Planner:
         self.uses: list[ClipUse] = []
         self.skipped: list[SkippedClip] = []
         self.audio_clips = 0
-        self._probed: dict[tuple[str, Fraction | None], MediaInfo] = {}
+        self._probed: dict[tuple[str, Fraction | None, bool], MediaInfo] = {}
 
-    def _probe(self, path: Path, sequence_rate: Fraction | None) -> MediaInfo:
-        key = (os.path.abspath(path), sequence_rate)
+    def _probe(self, path: Path, sequence_rate: Fraction | None, *, still: bool = False) -> MediaInfo:
+        key = (os.path.abspath(path), sequence_rate, still)
         if key not in self._probed:
-            self._probed[key] = probe(path) if sequence_rate is None else probe(path, sequence_rate=sequence_rate)
+            rate = {} if sequence_rate is None else {"sequence_rate": sequence_rate}
+            self._probed[key] = probe(path, still=still, **rate)
         return self._probed[key]
 
     def _find(self, recorded: Path) -> tuple[Path | None, str]:
@@ -265,14 +301,15 @@ class _Planner:
             found, why = self._find(local_path(reference.target_url or "", self.root))
             if found is None:
                 return why
-            info = self._probe(found, None)
+            still = found.suffix.lower() in IMAGE_EXTENSIONS and found.is_file()  # a file, not a frame of a sequence
+            info = self._probe(found, None, still=still)
             if reference.available_range is not None:
                 start = reference.available_range.start_time
             elif info.timecode:
                 start = otio.opentime.from_timecode(info.timecode, float(info.rate))
             else:
                 start = RationalTime(0, float(info.rate))
-            return _Media(found, info, start, 0)
+            return _Media(info.path, info, start, 0, still)
         if isinstance(reference, otio.schema.ImageSequenceReference):
             return self._sequence(reference)
         if isinstance(reference, otio.schema.GeneratorReference):
@@ -290,7 +327,7 @@ class _Planner:
         if found is None:
             return why
         pattern = found.parent / f"{escaped(reference.name_prefix)}{field_text}{escaped(reference.name_suffix)}"
-        info = self._probe(pattern, Fraction(reference.rate))
+        info = self._probe(pattern, exact_rate(reference.rate))
         if reference.available_range is not None:
             start = reference.available_range.start_time
         else:
@@ -307,6 +344,9 @@ class _Planner:
         if self.is_matte(clip):
             self.earlier_mattes.append(SkippedClip(place, clip.name, EARLIER_MATTE_REASON))
             return
+        if clip.trimmed_range().duration.value <= 0:
+            skip("zero duration: the edit shows none of it")
+            return
         try:
             media = self._media(clip.media_reference)
         except MediaError as err:
@@ -316,10 +356,19 @@ class _Planner:
             skip(media)
             return
         info = media.info
+        if media.still:
+            self._use(clip, place, media, (0, 0), (0, 0))
+            return
         in_handle, out_handle = _handles(clip)
+        time_scalar = _time_scalar(clip)
+        unsupported = unsupported_time_effects(clip)
+        if unsupported:
+            log.warning("%s '%s': time effect %s is not supported; the clip's whole source range is matted",
+                        place.label(), clip.name, ", ".join(unsupported))  # fmt: skip
+            time_scalar = Fraction(1)
         first, last = media_frame_span(
             clip.trimmed_range(), media.available_start, info.rate,
-            time_scalar=_time_scalar(clip), in_handle=in_handle, out_handle=out_handle,
+            time_scalar=time_scalar, in_handle=in_handle, out_handle=out_handle,
         )  # fmt: skip
         first, last = first + media.number_offset, last + media.number_offset
         if last < 0 or first > info.frames - 1:
@@ -327,7 +376,18 @@ class _Planner:
                  f"(frames {info.first_frame_number}-{info.last_frame_number})")  # fmt: skip
             return
         shown = (max(first, 0), min(last, info.frames - 1))
+        if shown != (first, last):
+            log.warning("%s '%s' shows frames %d-%d of '%s', which has frames %d-%d: matted %d-%d only",
+                        place.label(), clip.name, info.frame_number(first), info.frame_number(last), media.path,
+                        info.first_frame_number, info.last_frame_number, info.frame_number(shown[0]),
+                        info.frame_number(shown[1]))  # fmt: skip
         needed = (max(shown[0] - self.handles, 0), min(shown[1] + self.handles, info.frames - 1))
+        self._use(clip, place, media, shown, needed)
+
+    def _use(self, clip: otio.schema.Clip, place: ClipPlace, media: _Media, shown: tuple[int, int],
+             needed: tuple[int, int]) -> None:  # fmt: skip
+        """Record a matted clip; ``shown`` and ``needed`` are 0-based media indices."""
+        info = media.info
         self.uses.append(
             ClipUse(
                 place,
@@ -338,6 +398,7 @@ class _Planner:
                 (info.frame_number(needed[0]), info.frame_number(needed[1])),
                 media.available_start,
                 info.frame_number(media.number_offset),
+                media.still,
             )
         )
 
@@ -374,11 +435,15 @@ def merged_uses(uses: Sequence[ClipUse]) -> Iterator[tuple[int, int, tuple[ClipU
         yield first, last, tuple(group)
 
 
-def _output_stem(media: Path, info: MediaInfo, first: int, last: int, *, same_name_elsewhere: bool) -> str:
-    """``<media stem>_<first>-<last>`` (frame numbers); a digest of the path tells apart same-named media."""
+def _output_stem(media: Path, info: MediaInfo, first: int, last: int, *, same_name_elsewhere: bool,
+                 several_rates: bool) -> str:  # fmt: skip
+    """``<media stem>_<first>-<last>`` (frame numbers); a digest of the path tells apart same-named media,
+    the rate (``-25fps``) an image sequence used at several rates."""
     stem = clip_stem(info)
     if same_name_elsewhere:
         stem += "-" + hashlib.sha1(os.path.abspath(media).encode()).hexdigest()[:6]
+    if several_rates:
+        stem += f"-{float(info.rate):.6g}fps"
     return f"{stem}_{first:06d}-{last:06d}"
 
 
@@ -407,18 +472,21 @@ def conform_plan(
     for index, track in enumerate(timeline.tracks):
         place = ClipPlace(index, track.name, ())
         planner.walk(track, place, track.enabled, track.kind == otio.schema.TrackKind.Video)
-    by_media: dict[str, list[ClipUse]] = defaultdict(list)
+    by_media: dict[tuple[str, Fraction], list[ClipUse]] = defaultdict(list)  # an image sequence's rate is the edit's
     for use in planner.uses:
-        by_media[os.path.abspath(use.media)].append(use)
+        by_media[(os.path.abspath(use.media), use.info.rate)].append(use)
     folders_by_stem: dict[str, set[str]] = defaultdict(set)
-    for media, uses in by_media.items():
+    rates_by_media: dict[str, set[Fraction]] = defaultdict(set)
+    for (media, rate), uses in by_media.items():
         folders_by_stem[clip_stem(uses[0].info).casefold()].add(media)
+        rates_by_media[media].add(rate)
     ranges = []
-    for uses in by_media.values():
+    for (media_key, _), uses in by_media.items():
         media, info = uses[0].media, uses[0].info
         elsewhere = len(folders_by_stem[clip_stem(info).casefold()]) > 1
+        several_rates = len(rates_by_media[media_key]) > 1
         for first, last, group in merged_uses(uses):
-            stem = _output_stem(media, info, first, last, same_name_elsewhere=elsewhere)
+            stem = _output_stem(media, info, first, last, same_name_elsewhere=elsewhere, several_rates=several_rates)
             ranges.append(MediaRange(media, info, first, last, group, stem))
     return ConformPlan(tuple(ranges), tuple(planner.uses), tuple(planner.skipped), planner.audio_clips, handles,
                        tuple(planner.earlier_mattes))  # fmt: skip

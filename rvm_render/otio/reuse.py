@@ -23,7 +23,7 @@ import json
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,8 +80,9 @@ def _non_empty(path: Path) -> bool:
 class EarlierRenders:
     """The manifests in a conform's output folder, and which of their mattes can be reused (module doc)."""
 
-    def __init__(self, output_dir: Path, settings: RenderSettings, matter: Matter) -> None:
-        self.settings = settings
+    def __init__(self, output_dir: Path, settings_for: Callable[[MediaRange], RenderSettings], matter: Matter) -> None:
+        """``settings_for``: the settings a range is rendered with (a still's add an image format)."""
+        self.settings_for = settings_for
         self.matter = matter
         self._by_input: dict[str, list[EarlierMatte]] = defaultdict(list)
         self._fingerprints: dict[str, dict[str, Any] | None] = {}
@@ -114,8 +115,9 @@ class EarlierRenders:
                 self._fingerprints[key] = None
         return self._fingerprints[key]
 
-    def _stale_because(self, earlier: EarlierMatte, info: MediaInfo) -> str | None:
-        """Why ``earlier`` cannot be reused for ``info`` now, or None when it can."""
+    def _stale_because(self, earlier: EarlierMatte, media_range: MediaRange) -> str | None:
+        """Why ``earlier`` cannot be reused for ``media_range`` now, or None when it can."""
+        info = media_range.info
         document = earlier.document
         recorded = document.get("input_fingerprint")
         if recorded is None or recorded != self._fingerprint(info):
@@ -125,7 +127,7 @@ class EarlierRenders:
             self.matter.weights_sha256, self.matter.variant, ratio
         ):
             return "it was rendered with other weights or another downsample ratio"
-        if not set(self.settings.formats) <= set(earlier.outputs):
+        if not set(self.settings_for(media_range).formats) <= set(earlier.outputs):
             return "it lacks a deliverable asked for now"
         broken = [str(path) for fmt, path in earlier.outputs.items()
                   if not _whole(fmt, path, earlier.first_frame, earlier.last_frame)]  # fmt: skip
@@ -133,20 +135,20 @@ class EarlierRenders:
             return f"'{broken[0]}' is not whole (frames missing or truncated)"
         return None
 
-    def reusable(self, earlier: EarlierMatte, info: MediaInfo) -> bool:
-        """Whether ``earlier`` is still right and whole for ``info`` (checked once per conform)."""
+    def reusable(self, earlier: EarlierMatte, media_range: MediaRange) -> bool:
+        """Whether ``earlier`` is still right and whole for ``media_range``'s media (checked once per conform)."""
         if earlier.manifest not in self._reusable:
-            why = self._stale_because(earlier, info)
+            why = self._stale_because(earlier, media_range)
             if why is not None:
                 log.info("'%s' is rendered again: %s", earlier.stem, why)
             self._reusable[earlier.manifest] = why is None
         return self._reusable[earlier.manifest]
 
-    def covering(self, media: Path, info: MediaInfo, first_frame: int, last_frame: int) -> EarlierMatte | None:
-        """The narrowest reusable earlier matte of ``media`` that covers the frames, if any."""
-        candidates = sorted((e for e in self.of_media(media) if e.covers(first_frame, last_frame)),
+    def covering(self, media_range: MediaRange, first_frame: int, last_frame: int) -> EarlierMatte | None:
+        """The narrowest reusable earlier matte of ``media_range``'s media that covers the frames, if any."""
+        candidates = sorted((e for e in self.of_media(media_range.media) if e.covers(first_frame, last_frame)),
                             key=lambda e: e.last_frame - e.first_frame)  # fmt: skip
-        return next((e for e in candidates if self.reusable(e, info)), None)
+        return next((e for e in candidates if self.reusable(e, media_range)), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +168,7 @@ class ReusePlan:
 
 def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[MediaRange, EarlierMatte | None]]:
     """The range as it is served: whole by one earlier matte, else each use by one, the rest rendered."""
-    whole = earlier.covering(media_range.media, media_range.info, media_range.first_frame, media_range.last_frame)
+    whole = earlier.covering(media_range, media_range.first_frame, media_range.last_frame)
     if whole is not None:
         yield media_range.narrowed(whole.first_frame, whole.last_frame, media_range.uses), whole
         return
@@ -174,7 +176,7 @@ def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[M
     mattes: dict[Path, EarlierMatte] = {}
     rest: list[ClipUse] = []
     for use in media_range.uses:
-        matte = earlier.covering(media_range.media, media_range.info, *use.needed)
+        matte = earlier.covering(media_range, *use.needed)
         if matte is None:
             rest.append(use)
             continue

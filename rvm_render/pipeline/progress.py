@@ -20,6 +20,8 @@ class ProgressEvent:
         elapsed_s: Wall-clock seconds since the render (this run of it) started.
         frames_resumed: Frames of ``frames_done`` finished by an earlier run (a resumed
             segmented render); they count as done but not towards this run's speed.
+        label: What a display names the render by: the request's output stem where it has one
+            (a timeline conform's ``<media>_<first>-<last>``), else None for the input's file name.
     """
 
     input_path: Path
@@ -27,6 +29,7 @@ class ProgressEvent:
     frames_total: int
     elapsed_s: float
     frames_resumed: int = 0
+    label: str | None = None
 
     @property
     def fps(self) -> float:

@@ -351,7 +351,7 @@ def render_clip(
     def report(frames_done: int) -> None:
         if on_progress is not None:
             elapsed = time.perf_counter() - started
-            on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed))
+            on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed, label=request.stem))
 
     writers = open_writers(settings, request.output_dir, stem, info)
     try:

@@ -296,13 +296,20 @@ def test_otioz_bundle_conforms_with_relative_paths(edit: Path, tmp_path: Path, t
     bundle = tmp_path / "cut.otioz"
     otio.adapters.write_to_file(_v1_only(edit), str(bundle))
     out = tmp_path / "out"
-    code = main(["-q", "timeline", str(bundle), "-o", str(out), "--relative-paths", "--handles", "0",
-                 "--weights", str(tfjs_weights), "--formats", "prores4444", "--downsample-ratio", RATIO])  # fmt: skip
-    assert code == 0
+    argv = ["-q", "timeline", str(bundle), "-o", str(out), "--relative-paths", "--handles", "0",
+            "--weights", str(tfjs_weights), "--formats", "prores4444", "--downsample-ratio", RATIO]  # fmt: skip
+    assert main(argv) == 0
+    movies = {p: p.stat().st_mtime_ns for p in out.glob("*_matte.mov")}
+    assert main(argv) == 0, "run twice: the kept media is the bundle's, so every range is kept"
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*_matte.mov")} == movies
     timeline = otio.adapters.read_from_file(str(out / "cut.rvm.otio"))
     mattes = _matte_clips(timeline)
     assert len(mattes) == 3
     for matte in mattes:
         target = matte.media_reference.target_url
         assert not os.path.isabs(target) and (out / target).is_file(), target
+        source = _source_clip(timeline, matte).media_reference.target_url  # 'media/...' in the bundle
+        assert not os.path.isabs(source) and (out / source).is_file(), source
+        manifest = json.loads((out / matte.metadata["rvm_render"]["manifest"]).read_text())
+        assert Path(manifest["input"]).is_file(), "the bundle's media, kept beside the .rvm.otio"
     assert '"Clip.2"' in (out / "cut.rvm.otio").read_text() and not (out / ".rvm-work").exists()

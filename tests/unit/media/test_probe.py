@@ -111,3 +111,16 @@ def test_probe_accepts_str_paths(clips_dir: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.mp4"
     shutil.copyfile(clips_dir / "bedroom.mp4", copy)
     assert probe(str(copy)).path == copy
+
+
+def test_a_numbered_image_can_be_taken_as_a_still(clips_dir: Path, tmp_path: Path) -> None:
+    """An editor's single-file reference to Name_V7_0003.png is a still, though numbered siblings lie beside it."""
+    with av.open(str(clips_dir / "01_dog.mp4")) as container:
+        frame = next(container.decode(video=0)).reformat(64, 36, format="rgb24")
+    for number in (1, 2, 3, 5):
+        frame.to_image().save(tmp_path / f"Name_V7_{number:04d}.png")
+    with pytest.raises(UnreadableMediaError, match="gap"):
+        probe(tmp_path / "Name_V7_0003.png")
+    still = probe(tmp_path / "Name_V7_0003.png", still=True)
+    assert (still.frames, still.first_frame_number, still.path.name) == (1, 0, "Name_V7_0003.png")
+    assert (still.width, still.height) == (64, 36)

@@ -44,8 +44,18 @@ def test_transition_handles_and_retimes_widen_the_span() -> None:
     assert media_frame_span(source, RT(0, 30), Fraction(30)) == (20, 29)
     assert media_frame_span(source, RT(0, 30), Fraction(30), in_handle=RT(4, 30), out_handle=RT(2, 30)) == (16, 31)
     assert media_frame_span(source, RT(0, 30), Fraction(30), time_scalar=Fraction(2)) == (20, 39)
-    assert media_frame_span(source, RT(0, 30), Fraction(30), time_scalar=Fraction(-1)) == (10, 19)
     assert media_frame_span(source, RT(0, 30), Fraction(30), time_scalar=Fraction(0)) == (20, 20)
+
+
+def test_a_reverse_covers_both_readings_of_its_source_range() -> None:
+    """Source range 220-231 reversed: OpenTimelineIO's transform plays 220, 219 ... 209; Premiere/FCP XML (and
+    Resolve) play the frames the range names from the last, 231 ... 220. The span holds both, 220 included."""
+    source = TR(RT(220, 24), RT(12, 24))
+    first, last = media_frame_span(source, RT(0, 24), Fraction(24), time_scalar=Fraction(-1))
+    otio_reading = range(220, 220 - 12, -1)
+    editors_reading = range(231, 219, -1)
+    assert first <= min(otio_reading) and last >= max(editors_reading) and last - first + 1 <= 12 * 2 + 1
+    assert media_frame_span(source, RT(0, 24), Fraction(24), time_scalar=Fraction(1)) == (220, 231)
 
 
 @pytest.mark.parametrize(
