@@ -87,7 +87,8 @@ def weights_cache_dir() -> Path:
 def _existing(path: Path, source: str) -> Path:
     path = path.expanduser()
     if not path.exists():
-        raise WeightsError(f"weights '{path}' (from {source}) not found; {FIX}")
+        raise WeightsError(f"weights '{path}' (from {source}) not found; point {source} at rvm_mobilenetv3.pth, "
+                           "rvm_resnet50.pth or a tfjs model.json folder")  # fmt: skip
     return path
 
 
@@ -144,8 +145,10 @@ def packaged_weights_dir() -> Path:
     return Path(str(resources.files("rvm_render.engine").joinpath("default_weights", PACKAGED_WEIGHTS)))
 
 
-def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup:
+def find_weights(weights: str | os.PathLike[str] | None = None, *, given_as: str = "--weights") -> WeightsLookup:
     """The weights file or tfjs folder to use (argument, env, config, cache, package; see module doc).
+
+    ``given_as`` names the setting the argument came from in errors (the daemon's config key).
 
     Raises:
         WeightsError: Weights named by the argument, the environment or the config do not
@@ -162,7 +165,7 @@ def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup
         places.append(WeightsPlace(name, str(path), path))
         return WeightsLookup(path, tuple(places))
 
-    found = named("--weights", weights, "not given") or named(WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV), "not set")
+    found = named(given_as, weights, "not given") or named(WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV), "not set")
     if found is not None:
         return found
     config_path, config_where, unset = _config_weights()
@@ -186,13 +189,13 @@ def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup
     return WeightsLookup(packaged, tuple(places))
 
 
-def resolve_weights_path(weights: str | os.PathLike[str] | None = None) -> Path:
+def resolve_weights_path(weights: str | os.PathLike[str] | None = None, *, given_as: str = "--weights") -> Path:
     """The weights file or tfjs folder to use: :func:`find_weights` without the report.
 
     Raises:
         WeightsError, ConfigError: as :func:`find_weights`.
     """
-    return find_weights(weights).path
+    return find_weights(weights, given_as=given_as).path
 
 
 def _sha256(paths: list[Path]) -> str:
