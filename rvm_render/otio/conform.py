@@ -178,10 +178,9 @@ def conform_timeline(
     if on_plan is not None:
         on_plan(plan)
     if options.strict and plan.skipped:
-        listed = "; ".join(s.line() for s in plan.skipped[:3]) + ("; ..." if len(plan.skipped) > 3 else "")
         raise TimelineError(
-            f"'{path}': {len(plan.skipped)} video clips would not be matted ({listed}); fix them (e.g. --relink DIR) "
-            "or drop --strict"
+            f"'{path}': {len(plan.skipped)} video clips would not be matted ({plan.skipped_text()}); fix them "
+            "(e.g. --relink DIR) or drop --strict"
         )
     reused: list[RenderedRange] = []
     to_render: list[BatchInput] = []
