@@ -238,7 +238,9 @@ class JobRunner:
 
     def _settings(self, job: JobRecord, preset: Preset) -> RenderSettings:
         """The render settings of a job; it may replace only what an earlier job of the same input made."""
-        background = None if preset.background is None else parse_background(preset.background, "the job's preset.background")
+        background = None
+        if preset.background is not None:
+            background = parse_background(preset.background, "the job's preset.background")
         overwrite = self.store.rendered_before(job)
         return RenderSettings(formats=preset.formats, background=background, overwrite=overwrite,
                               batch_frames=preferred_batch_frames(self.config.device),
