@@ -78,9 +78,10 @@ def listening_socket(host: str, port: int) -> socket.socket:
     Raises:
         ConfigError: the port is taken or the host is not an address of this machine, naming the setting.
     """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn picks it
     try:
-        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         return socket.create_server((host, port), family=family)
     except OSError as err:
-        raise ConfigError(f"api: cannot listen on {host}:{port} ({err.strerror or err}; another daemon or "
-                          "program uses it?); stop it or change api.port or api.host") from None  # fmt: skip
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise ConfigError(f"api: cannot listen on {host}:{port} ({reason}); stop the daemon or program that holds "
+                          "it, or change api.port or api.host") from None  # fmt: skip
