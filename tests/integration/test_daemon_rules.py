@@ -40,8 +40,9 @@ def small_clip(node: DaemonProcess, clips_dir: Path) -> Path:
     return short_clip(clips_dir / "05_default_juggle.mp4", node.media / "small.mp4", 12)
 
 
-def _running(node: DaemonProcess, clip: Path, output: str, frames: int = 48) -> dict:
-    """A job of ``frames`` frames of ``clip`` that is rendering and reports its speed (it goes before queued ones)."""
+def _running(node: DaemonProcess, clip: Path, output: str, frames: int = 200) -> dict:
+    """A job of ``frames`` frames of ``clip`` that is rendering and reports its speed (it goes before queued ones;
+    long enough to be still rendering on a GPU when a test acts on it, then cancelled or cut short)."""
     source = short_clip(clip, node.media / f"{output}.mp4", frames)
     queued = node.client.submit(str(source), output_dir=str(node.media / output), priority=100)
 
@@ -66,13 +67,13 @@ def _error_line(result: subprocess.CompletedProcess[str]) -> str:
 def test_a_second_daemon_on_the_same_state_exits_naming_the_first_and_leaves_its_job(
     node: DaemonProcess, clips_dir: Path
 ) -> None:
-    job = _running(node, clips_dir / "bedroom.mp4", "held")
+    job = _running(node, clips_dir / "bedroom.mp4", "held", frames=48)
     second = run_installed("daemon", "--config", str(node.config), timeout_s=120)
     line = _error_line(second)
     assert second.returncode == 1
     assert f"pid {node.process.pid} on host {socket.gethostname()} since " in line and "state_dir" in line
     now = node.job(job["id"])
-    assert now["state"] == "running" and now["started_at"] == job["started_at"], "the first daemon's job untouched"
+    assert now["state"] in ("running", "done") and now["started_at"] == job["started_at"], "its job untouched"
     done = node.wait_done(job["id"])
     assert json.loads(Path(done["outputs"][0]).read_text())["frames"] == 48
     log = (node.config.parent / "state" / "daemon.log").read_text()
@@ -215,7 +216,7 @@ def test_errors_name_the_daemons_settings_not_cli_flags(
 
 
 def test_failed_jobs_drop_their_speed_and_time_left(node: DaemonProcess, clips_dir: Path) -> None:
-    job = _running(node, clips_dir / "bedroom.mp4", "cut-short", frames=96)
+    job = _running(node, clips_dir / "bedroom.mp4", "cut-short")
     assert job["fps"] is not None
     source = Path(job["input"])
     os.truncate(source, source.stat().st_size // 2)
