@@ -49,7 +49,11 @@ class RvmRenderClient:
 
     def _call(self, method: str, path: str, body: Any = None) -> Any:
         data = None if body is None else json.dumps(body).encode("utf-8")
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        try:
+            request = urllib.request.Request(self.url + path, data=data, method=method)
+        except ValueError:
+            raise ApiError(0, f"'{self.url}' is not a URL of an rvm-render daemon; give one like {DEFAULT_URL} "
+                              f"(${URL_ENV} or the config's api.host and api.port)") from None  # fmt: skip
         request.add_header("Accept", "application/json")
         if data is not None:
             request.add_header("Content-Type", "application/json")
@@ -58,13 +62,16 @@ class RvmRenderClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 text = response.read().decode("utf-8")
+            return json.loads(text) if text else None
+        except ValueError:  # not UTF-8 or not JSON: a web server, but not the daemon's API
+            raise ApiError(0, f"{self.url} answered {method} {path} with something that is not the rvm-render API's "
+                              f"JSON; is this the daemon's address? (${URL_ENV}, or api.port in its config)") from None
         except urllib.error.HTTPError as err:
             raise ApiError(err.code, _detail(err)) from None
         except (urllib.error.URLError, OSError) as err:
             reason = getattr(err, "reason", err)
             raise ApiError(0, f"cannot reach the rvm-render daemon at {self.url} ({reason}); is it running? "
                               f"(rvm-render daemon; or set {URL_ENV})") from None  # fmt: skip
-        return json.loads(text) if text else None
 
     def health(self) -> dict[str, Any]:
         return self._call("GET", "/health")

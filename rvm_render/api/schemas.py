@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -32,14 +33,20 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str | None = Field(default=None, description="clip, sequence pattern (shot.%04d.exr) or timeline file")
+    path: str | None = Field(
+        default=None, description="absolute path of a clip, image sequence (pattern such as shot.%04d.exr, or folder) "
+                                  "or timeline file",
+    )  # fmt: skip
     otio: dict[str, Any] | None = Field(default=None, description="an OpenTimelineIO timeline document (JSON)")
     kind: Literal["clip", "timeline"] | None = Field(default=None, description="default: from the path")
     frames: str | None = Field(
         default=None, pattern=r"^\d+-\d+$", examples=["1001-1024"],
         description="a clip's frames FIRST-LAST, inclusive: file numbers of an image sequence, 0-based for a movie",
     )  # fmt: skip
-    output_dir: str | None = Field(default=None, description="default: beside the input (required with otio)")
+    output_dir: str | None = Field(
+        default=None, description="absolute; default: beside the input, or a watch folder's output for an input in "
+                                  "it (required with otio)",
+    )  # fmt: skip
     priority: int = 0
     preset: PresetIn | None = None
 
@@ -49,6 +56,10 @@ class JobIn(BaseModel):
             raise ValueError("give exactly one of 'path' and 'otio'")
         if self.otio is not None and self.output_dir is None:
             raise ValueError("'output_dir' is required with 'otio'")
+        for name, value in (("path", self.path), ("output_dir", self.output_dir)):
+            if value is not None and not PurePosixPath(value).is_absolute():
+                raise ValueError(f"'{name}': '{value}' is relative, and the daemon's working folder means nothing "
+                                 "to a client; give an absolute path")  # fmt: skip
         if self.frames is not None:
             if self.otio is not None or self.kind == "timeline":
                 raise ValueError("'frames' selects frames of a clip; a timeline's clips come with their ranges")

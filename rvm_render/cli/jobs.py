@@ -26,9 +26,17 @@ def client_from(args: argparse.Namespace) -> RvmRenderClient:
     if (url is None or token is None) and path.is_file():
         config = load_config(path)
         url = url or f"http://{config.api.host}:{config.api.port}"
-        token_file = config.state_dir / TOKEN_FILE
-        token = token or config.api.token or (token_file.read_text().strip() if token_file.is_file() else None)
+        token = token or config.api.token or _token_in(config.state_dir / TOKEN_FILE)
     return RvmRenderClient(url, token)
+
+
+def _token_in(path: Path) -> str | None:
+    """The token the daemon wrote to ``path`` (mode 0600: readable by the user it runs as); None if it wrote none."""
+    try:
+        return path.read_text(encoding="utf-8").strip() if path.is_file() else None
+    except OSError as err:
+        raise ConfigError(f"cannot read the daemon's token '{path}': {err.strerror}; run as the daemon's user, or "
+                          f"set ${TOKEN_ENV}") from None  # fmt: skip
 
 
 def _line(job: dict[str, Any]) -> str:

@@ -126,6 +126,23 @@ class DaemonConfig:
     default_preset: Preset = field(default_factory=Preset)
     """The preset of jobs submitted through the API that name none."""
 
+    def watch_folder_holding(self, path: Path) -> WatchFolder | None:
+        """The watch folder ``path`` lies in (itself or below it, links resolved), if any."""
+        real = path.resolve()
+        return next((f for f in self.watch if real == f.path.resolve() or real.is_relative_to(f.path.resolve())), None)
+
+    def check_output_dir(self, path: Path, what: str) -> Path:
+        """``path``, when mattes may go there: never inside a watch folder, where they would be queued as inputs.
+
+        Raises:
+            ConfigError: naming ``what`` and the watch folder.
+        """
+        folder = self.watch_folder_holding(path)
+        if folder is not None:
+            raise ConfigError(f"{what}: '{path}' is inside the watch folder '{folder.path}', where the mattes would be "
+                              "taken as new inputs; pick an output folder outside every watch folder")  # fmt: skip
+        return path
+
 
 TOP_KEYS = frozenset({
     "weights", "state_dir", "media_roots", "watch", "settle_seconds", "device", "workers", "executor", "address",
@@ -189,10 +206,7 @@ def _integer(value: Any, where: str) -> int:
 def _background(value: Any, where: str) -> str | None:
     if value is None:
         return None
-    try:
-        parse_background(_typed(value, str, where, "a colour or an image/video path"))
-    except ConfigError as err:
-        raise ConfigError(f"{where}: {err}") from None
+    parse_background(_typed(value, str, where, "a colour or an image/video path"), setting=where)
     return value
 
 
@@ -225,10 +239,6 @@ def _watch(data: Any, where: str, base: Path, preset: Preset) -> WatchFolder:
         priority=_integer(data.get("priority", 0), f"{where}.priority"),
         poll=_typed(data.get("poll", False), bool, f"{where}.poll", "true or false"),
     )
-    watched, output = folder.path.resolve(), folder.output.resolve()
-    if output == watched or output.is_relative_to(watched):
-        raise ConfigError(f"{where}.output: '{folder.output}' is inside the watched folder; the mattes would be "
-                          "taken as new inputs: pick an output folder outside it")  # fmt: skip
     return folder
 
 
@@ -278,7 +288,7 @@ def load_config(path: Path) -> DaemonConfig:
     reserve = data.get("memory_reserve_gib", 1.0)
     if isinstance(reserve, bool) or not isinstance(reserve, (int, float)) or reserve < 0:
         raise ConfigError(f"memory_reserve_gib: {reserve!r} is not a number >= 0")
-    return DaemonConfig(
+    config = DaemonConfig(
         path=path.resolve(),
         state_dir=_path(data.get("state_dir") or ".rvm-render-state", "state_dir", base),
         media_roots=roots,
@@ -298,3 +308,11 @@ def load_config(path: Path) -> DaemonConfig:
         memory_reserve_gib=float(reserve),
         default_preset=preset,
     )
+    for i, folder in enumerate(watch):
+        config.check_output_dir(folder.output, f"watch[{i}].output")
+    holding_state = config.watch_folder_holding(config.state_dir)
+    if holding_state is not None:
+        raise ConfigError(f"state_dir: '{config.state_dir}' is inside the watch folder '{holding_state.path}', where "
+                          "the daemon's own files would be taken as inputs; pick a state_dir outside every watch "
+                          "folder")  # fmt: skip
+    return config

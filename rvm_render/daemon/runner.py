@@ -23,22 +23,24 @@ from rvm_render.daemon.guards import disk_shortfall, estimated_output_bytes, mem
 from rvm_render.daemon.outputs import choose_outputs
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.engine import Matter, preferred_batch_frames
-from rvm_render.errors import CheckpointMismatchError, RvmRenderError
+from rvm_render.errors import CheckpointMismatchError, JobError, RvmRenderError, TimelineError
 from rvm_render.jobs.batch import BatchInput, BatchPolicy, probe_inputs, render_batch
-from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore
+from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint
 from rvm_render.media.commit import write_bytes_atomically
 from rvm_render.media.frame_pattern import frame_field
 from rvm_render.media.writers import parse_background
-from rvm_render.otio import ConformOptions, conform_timeline
+from rvm_render.otio import ConformOptions, ConformPlan, conform_timeline
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, output_stem
 from rvm_render.pipeline.progress import ProgressEvent
 from rvm_render.pipeline.render import frame_range
 
 log = logging.getLogger(__name__)
 
-__all__ = ["JobRunner", "JobStopped", "ERROR_SUFFIX", "work_root_of"]
+__all__ = ["JobRunner", "JobStopped", "ERROR_SUFFIX", "WATCH_SOURCE", "work_root_of"]
 
 ERROR_SUFFIX = ".error.txt"
+#: How the ``source`` of a job queued from a watch folder starts (``watch:<folder>``).
+WATCH_SOURCE = "watch:"
 #: Seconds between progress writes to the store.
 PROGRESS_INTERVAL_S = 0.25
 #: How long the loop waits for work before looking again.
@@ -102,6 +104,35 @@ def _input_stem(input_path: str) -> str:
 def _error_path(job: JobRecord) -> Path:
     """``<output_dir>/<input stem>.error.txt``: a failed job's reason, beside its outputs."""
     return Path(job.output_dir) / f"{_input_stem(job.input)}{ERROR_SUFFIX}"
+
+
+def _changed_since_queued(job: JobRecord) -> bool:
+    """Whether the file (or an image sequence's folder) a job was queued for has changed since: size, mtime or head."""
+    source = Path(job.input)
+    if source.is_file():
+        fingerprinted = source
+    elif frame_field(source.name) is not None:
+        fingerprinted = source.parent  # a folder of numbered images
+    else:
+        return False  # gone: nothing to wait for
+    try:
+        return input_fingerprint(fingerprinted) != job.fingerprint
+    except JobError:
+        return False
+
+
+def _frames_to_matte(job: JobRecord, plan: ConformPlan) -> int:
+    """A timeline job's frame count, before anything renders.
+
+    Raises:
+        TimelineError: the edit leaves nothing to matte (every video clip skipped, or none at all).
+    """
+    if not plan.ranges:
+        what = f"all {len(plan.skipped)} video clips were skipped: {plan.skipped_text()}"
+        if not plan.skipped:
+            what = "it has no video clips"
+        raise TimelineError(f"timeline '{job.input}' has nothing to matte ({what}); fix the clips and retry the job")
+    return plan.frames
 
 
 class JobRunner:
@@ -181,6 +212,12 @@ class JobRunner:
                 log.info("job %d cancelled; its work dir is kept for a retry", job.id)
             return
         except (RvmRenderError, OSError, ValueError) as err:
+            if job.source.startswith(WATCH_SOURCE) and _changed_since_queued(job):
+                self.store.cancel(job.id, f"'{job.input}' changed while it was rendered (still being copied?); "
+                                          "its watch folder queues it again once it has settled")  # fmt: skip
+                log.warning("job %d: '%s' changed while it was rendered (%s); not failed: it is queued again once "
+                            "it has settled", job.id, job.input, err)  # fmt: skip
+                return
             self._fail(job, str(err).splitlines()[0] if str(err) else type(err).__name__)
             return
         except Exception as err:  # a bug must not take the node down: the job fails, the daemon serves on
@@ -198,6 +235,8 @@ class JobRunner:
             return
         self.store.fail(job.id, reason)
         log.error("job %d failed: %s", job.id, reason)
+        if self.config.watch_folder_holding(Path(job.output_dir)) is not None:
+            return  # it would be queued as an input
         path = _error_path(job)
         try:
             write_bytes_atomically(path, f"{job.input}: {reason}\n".encode())
@@ -218,7 +257,9 @@ class JobRunner:
     def _settings(self, job: JobRecord, preset: Preset) -> RenderSettings:
         """The render settings of a job; a timeline's may replace what an earlier job of the same timeline made
         (a clip's outputs are decided by :func:`~rvm_render.daemon.outputs.choose_outputs`)."""
-        background = None if preset.background is None else parse_background(preset.background)
+        background = None
+        if preset.background is not None:
+            background = parse_background(preset.background, "the job's preset.background")
         overwrite = self.store.rendered_before(job)
         return RenderSettings(formats=preset.formats, background=background, overwrite=overwrite,
                               batch_frames=preferred_batch_frames(self.config.device),
@@ -245,7 +286,7 @@ class JobRunner:
         settings = self._settings(job, preset)
         policy = self._policy(job, preset)
         self.matter.options = dataclasses.replace(self._base_options, downsample_ratio=preset.downsample_ratio)
-        output_dir = self.roots.check(job.output_dir, "output folder")
+        output_dir = self.config.check_output_dir(self.roots.check(job.output_dir, "output folder"), "output_dir")
         failures: list[str] = []
 
         def collect(_: object, err: RvmRenderError) -> None:
@@ -257,7 +298,7 @@ class JobRunner:
             result = conform_timeline(
                 self._timeline_path(job), output_dir, settings, self.matter, policy, options,
                 weights_path=self.weights_path, on_progress=progress, on_failure=collect,
-                on_plan=lambda plan: setattr(progress, "frames_total", plan.frames),
+                on_plan=lambda plan: setattr(progress, "frames_total", _frames_to_matte(job, plan)),
             )  # fmt: skip
             if failures:
                 raise RvmRenderError(f"{len(failures)} of {len(result.plan.ranges)} media ranges failed: {failures[0]}")

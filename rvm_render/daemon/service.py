@@ -27,12 +27,13 @@ from rvm_render import __version__
 from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
 from rvm_render.daemon.config import TOKEN_FILE, DaemonConfig, Preset, WatchFolder
+from rvm_render.daemon.instance_lock import claim_state_dir, listening_socket
 from rvm_render.daemon.roots import MediaRoots
-from rvm_render.daemon.runner import JobRunner, submitted_timelines_dir, work_root_of
+from rvm_render.daemon.runner import WATCH_SOURCE, JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.engine.weights import resolve_weights_path
-from rvm_render.errors import ConfigError, MediaError, RvmRenderError
+from rvm_render.errors import ConfigError, JobError, MediaError, RvmRenderError
 from rvm_render.jobs.earlier_render import outputs_whole
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
 from rvm_render.media.probe import IMAGE_EXTENSIONS, probe
@@ -83,6 +84,16 @@ def resolve_token(config: DaemonConfig) -> tuple[str, str]:
     return path.read_text().strip(), str(path)
 
 
+def _sequence_in(folder: Path) -> Path | None:
+    """The image sequence a folder of numbered images holds (as a pattern); None when it holds no images.
+
+    Raises:
+        MediaError: its first image does not read.
+    """
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return Path(probe(images[0]).path) if images else None
+
+
 class Daemon:
     """The render node; also the :class:`~rvm_render.api.server.Controller` behind the API."""
 
@@ -94,7 +105,8 @@ class Daemon:
         self._runner: JobRunner | None = None
         self._hot: HotFolders | None = None
         self._stop = threading.Event()
-        self._probe_failures: set[Path] = set()
+        self._probe_failures: dict[Path, str] = {}
+        """Entries that did not read, with their content then: they fail once they stop changing."""
         self._thumbnails: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
         self._thumbnail_lock = threading.Lock()
 
@@ -103,7 +115,12 @@ class Daemon:
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; return the exit code (0 after a clean stop)."""
         config = self.config
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        state_lock = claim_state_dir(config.state_dir)  # before the log, the token and the store are touched
+        try:
+            sock = listening_socket(config.api.host, config.api.port)
+        except ConfigError:
+            state_lock.release()
+            raise
         file_log = logging.handlers.RotatingFileHandler(config.state_dir / LOG_FILE, maxBytes=5 << 20, backupCount=3)
         file_log.setFormatter(_JsonLines())
         file_log.setLevel(logging.INFO)
@@ -116,7 +133,7 @@ class Daemon:
         self.store = JobStore(store_path(config.state_dir))
         for job_id in self.store.requeue_interrupted():
             log.warning("job %d was interrupted (crash or kill); queued again, it resumes", job_id)
-        weights = config.weights if config.weights is not None else resolve_weights_path(None)
+        weights = resolve_weights_path(config.weights, given_as=f"weights in {config.path}")
         matter = open_matter(weights, EngineOptions(device=config.device, downsample_ratio="auto"))
         self._runner = JobRunner(self.store, matter, config, self.roots, weights)
         server = uvicorn.Server(uvicorn.Config(create_app(self), host=config.api.host, port=config.api.port,
@@ -126,7 +143,7 @@ class Daemon:
             self._runner.start()
             self._hot = HotFolders(config.watch, config.settle_seconds, self._on_ready)
             self._hot.start()
-            api = threading.Thread(target=server.run, name="rvm-api", daemon=True)
+            api = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="rvm-api", daemon=True)
             api.start()
             while not server.started and api.is_alive():
                 time.sleep(0.05)
@@ -149,6 +166,8 @@ class Daemon:
                 signal.signal(sig, handler)
             logging.getLogger().removeHandler(file_log)
             file_log.close()
+            sock.close()
+            state_lock.release()
         return 0
 
     # --- hot folders ---------------------------------------------------------------------
@@ -158,19 +177,23 @@ class Daemon:
         try:
             source = self._source_of(folder, entry)
         except (RvmRenderError, OSError) as err:
-            if entry not in self._probe_failures and self._hot is not None:
-                self._probe_failures.add(entry)  # maybe still arriving: one more settle period
+            try:
+                content = input_fingerprint(entry)
+            except JobError:
+                content = "unreadable"
+            if self._probe_failures.get(entry) != content and self._hot is not None:
+                self._probe_failures[entry] = content  # maybe still arriving: fails only once it stops changing
                 self._hot.recheck(folder, entry)
                 return
             source = entry  # it fails as a job, with its reason in the store and in .error.txt
             log.warning("'%s' does not read as %s (%s); queued to fail with that reason",
                         entry, folder.kind.value, err)  # fmt: skip
-        self._probe_failures.discard(entry)
+        self._probe_failures.pop(entry, None)
         if source is None:
             return
         try:
             record, created = self._queue(folder.kind, source, folder.output, folder.preset, folder.priority,
-                                          f"watch:{folder.path}", fingerprint_of=entry)  # fmt: skip
+                                          f"{WATCH_SOURCE}{folder.path}", fingerprint_of=entry)  # fmt: skip
         except (RvmRenderError, OSError) as err:
             log.error("cannot queue '%s': %s", entry, err)
             return
@@ -187,15 +210,19 @@ class Daemon:
                 read_timeline(entry, bundle_media_dir=Path(unpacked))  # readable, whole
             return entry
         if entry.is_dir():
-            images = sorted(p for p in entry.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not images:
+            pattern = _sequence_in(entry)
+            if pattern is None:
                 log.info("folder '%s' holds no images; ignored", entry)
-                return None
-            return Path(probe(images[0]).path)
+            return pattern
         probe(entry)
         return entry
 
     # --- the controller of the API -------------------------------------------------------
+
+    def _default_output_dir(self, source: Path) -> Path:
+        """Beside the input, or for an input in a watch folder, that folder's output (never into a watch folder)."""
+        folder = self.config.watch_folder_holding(source)
+        return folder.output.resolve() if folder is not None else source.parent
 
     def _queue(self, kind: JobKind, source: Path, output_dir: Path, preset: Preset, priority: int, origin: str,
                *, fingerprint_of: Path, frames: str = "") -> tuple[JobRecord, bool]:  # fmt: skip
@@ -231,12 +258,18 @@ class Daemon:
                 JobKind.TIMELINE if source.suffix.lower() in TIMELINE_SUFFIXES else JobKind.CLIP)  # fmt: skip
             fingerprint_of = source
             if kind == JobKind.CLIP:
-                info = probe(source)  # a clip, a pattern, or a sequence frame: what is rendered
+                pattern = _sequence_in(source) if source.is_dir() else source
+                if pattern is None:
+                    raise MediaError(f"folder '{source}' holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
+                                     "give a clip, a sequence pattern or a folder of numbered images")  # fmt: skip
+                info = probe(pattern)  # a clip, a pattern, or a sequence frame: what is rendered
                 source = Path(info.path)
                 fingerprint_of = source.parent if info.is_sequence else source
             elif not source.exists():
                 raise MediaError(f"timeline '{source}' not found; check the path")
-            output_dir = self.roots.check(job.output_dir, "output_dir") if job.output_dir else source.parent
+            output_dir = (self.roots.check(job.output_dir, "output_dir") if job.output_dir
+                          else self._default_output_dir(source))  # fmt: skip
+        self.config.check_output_dir(output_dir, "output_dir")
         overrides = job.preset.overrides() if job.preset is not None else {}
         preset = Preset.from_json(overrides, "preset", base=self.config.default_preset)
         output_dir.mkdir(parents=True, exist_ok=True)

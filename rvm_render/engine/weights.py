@@ -67,10 +67,8 @@ CONFIG_ENV = "RVM_RENDER_CONFIG"
 CACHE_CANDIDATES = ("rvm_mobilenetv3.pth", "rvm_resnet50.pth", "rvm_mobilenetv3_tfjs_uint8")
 #: The model folder shipped in ``rvm_render/engine/default_weights/`` (with its PROVENANCE.md).
 PACKAGED_WEIGHTS = "rvm_mobilenetv3_tfjs_uint8"
-FIX = (
-    "pass rvm_mobilenetv3.pth, rvm_resnet50.pth or a tfjs model.json folder "
-    f"with --weights or {WEIGHTS_ENV}"
-)
+WEIGHTS_KINDS = "rvm_mobilenetv3.pth, rvm_resnet50.pth or a tfjs model.json folder"
+FIX = f"pass {WEIGHTS_KINDS} with --weights or {WEIGHTS_ENV}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +98,10 @@ def weights_cache_dir() -> Path:
     return Path(base) / "rvm_render" / "weights"
 
 
-def _existing(path: Path, source: str) -> Path:
+def _existing(path: Path, source: str, fix: str = FIX) -> Path:
     path = path.expanduser()
     if not path.exists():
-        raise WeightsError(f"weights '{path}' (from {source}) not found; {FIX}")
+        raise WeightsError(f"weights '{path}' (from {source}) not found; {fix}")
     return path
 
 
@@ -160,8 +158,10 @@ def packaged_weights_dir() -> Path:
     return Path(str(resources.files("rvm_render.engine").joinpath("default_weights", PACKAGED_WEIGHTS)))
 
 
-def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup:
+def find_weights(weights: str | os.PathLike[str] | None = None, *, given_as: str = "--weights") -> WeightsLookup:
     """The weights file or tfjs folder to use (argument, env, config, cache, package; see module doc).
+
+    ``given_as`` names the setting the argument came from in errors (the daemon's config key).
 
     Raises:
         WeightsError: Weights named by the argument, the environment or the config do not
@@ -170,15 +170,17 @@ def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup
     """
     places: list[WeightsPlace] = []
 
-    def named(name: str, value: str | os.PathLike[str] | None, absent: str) -> WeightsLookup | None:
+    def named(name: str, value: str | os.PathLike[str] | None, absent: str, fix: str = FIX) -> WeightsLookup | None:
         if value is None or str(value) == "":
             places.append(WeightsPlace(name, absent))
             return None
-        path = _existing(Path(value), name)
+        path = _existing(Path(value), name, fix)
         places.append(WeightsPlace(name, str(path), path))
         return WeightsLookup(path, tuple(places))
 
-    found = named("--weights", weights, "not given") or named(WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV), "not set")
+    fix_given = FIX if given_as == "--weights" else f"point {given_as} at {WEIGHTS_KINDS}"
+    found = named(given_as, weights, "not given", fix_given)
+    found = found or named(WEIGHTS_ENV, os.environ.get(WEIGHTS_ENV), "not set")
     if found is not None:
         return found
     config_path, config_where, unset = _config_weights()
@@ -202,13 +204,13 @@ def find_weights(weights: str | os.PathLike[str] | None = None) -> WeightsLookup
     return WeightsLookup(packaged, tuple(places))
 
 
-def resolve_weights_path(weights: str | os.PathLike[str] | None = None) -> Path:
+def resolve_weights_path(weights: str | os.PathLike[str] | None = None, *, given_as: str = "--weights") -> Path:
     """The weights file or tfjs folder to use: :func:`find_weights` without the report.
 
     Raises:
         WeightsError, ConfigError: as :func:`find_weights`.
     """
-    return find_weights(weights).path
+    return find_weights(weights, given_as=given_as).path
 
 
 def _sha256(paths: list[Path]) -> str:

@@ -316,28 +316,32 @@ class JobStore:
                               eta_s=0.0)  # fmt: skip
 
     def fail(self, job_id: int, error: str) -> JobRecord:
+        """A running job failed: its speed and time left no longer mean anything."""
         with self._locked() as db:
-            return self._move(db, job_id, JobState.FAILED, finished_at=time.time(), error=error)
+            return self._move(db, job_id, JobState.FAILED, finished_at=time.time(), error=error, fps=None, eta_s=None)
 
-    def cancel(self, job_id: int) -> tuple[JobRecord, JobState]:
-        """Cancel a queued or running job; returns it and the state it was in.
+    def cancel(self, job_id: int, reason: str | None = None) -> tuple[JobRecord, JobState]:
+        """Cancel a queued or running job (``reason``: why, when it was not the user); returns it and the state it
+        was in.
 
         Raises:
             JobError: the job is already done, failed or cancelled.
         """
         with self._locked() as db:
             before = self._get(db, job_id).state
-            return self._move(db, job_id, JobState.CANCELLED, finished_at=time.time()), before
+            fields = {"finished_at": time.time(), "fps": None, "eta_s": None, "error": reason}
+            return self._move(db, job_id, JobState.CANCELLED, **fields), before
 
     def retry(self, job_id: int) -> JobRecord:
         """Queue a failed or cancelled job again (it resumes from its work dir).
 
         Raises:
-            JobError: the job is queued, running or done.
+            JobError: the job is queued, running or done (only a stop or crash requeues a running job).
         """
         with self._locked() as db:
-            if self._get(db, job_id).state == JobState.DONE:
-                raise JobError(f"job {job_id} is done; it cannot become queued")
+            state = self._get(db, job_id).state
+            if state not in (JobState.FAILED, JobState.CANCELLED):
+                raise JobError(f"job {job_id} is {state.value}; only a failed or cancelled job can be retried")
             return self._move(db, job_id, JobState.QUEUED, finished_at=None, error=None)
 
     def render_again(self, job_id: int) -> JobRecord:

@@ -58,7 +58,7 @@ def output_error(path: str | os.PathLike[str], err: BaseException) -> OutputErro
     """The one-line error for an output that cannot be written (folder missing or read-only, disk full)."""
     reason = getattr(err, "strerror", None) or str(err)
     return OutputError(
-        f"cannot write '{path}': {reason}; pick an output folder (-o) that exists, is writable and has free space"
+        f"cannot write '{path}': {reason}; pick an output folder that exists, is writable and has free space"
     )
 
 

@@ -81,6 +81,10 @@ class MediaInfo:
     first_frame_number: int
     color_primaries: str = "unknown"
     color_trc: str = "unknown"
+    timed: bool = True
+    """Whether a container's frames carry distinct timestamps; False (every pts equal, as some muxers
+    write them): frames are taken in decode order, never sought by time, and the rate comes from the
+    codec or stream header instead of timestamps."""
 
     @property
     def last_frame_number(self) -> int:
@@ -163,7 +167,8 @@ def _probe_container(path: Path) -> MediaInfo:
                 f"cannot read '{path}': video stream has no picture size or pixel format (corrupt header); "
                 "re-export it"
             )
-        rate = _stream_rate(stream)
+        frames, stored, timed = _count_video_packets(path, container, stream)
+        rate = _stream_rate(stream, timed)
         if rate is None:
             raise UnreadableMediaError(
                 f"cannot read '{path}': video stream has no frame rate; re-export it with a constant frame rate"
@@ -180,7 +185,6 @@ def _probe_container(path: Path) -> MediaInfo:
         color_trc = color_trc_name(ctx.color_trc)
         aspect = stream.sample_aspect_ratio or ctx.sample_aspect_ratio
         pixel_aspect = Fraction(aspect) if aspect else Fraction(1)
-        frames, stored = _count_video_packets(path, container, stream)
     if frames == 0:
         raise UnreadableMediaError(f"cannot read '{path}': video stream holds no frames; re-export it")
     if header_frames and stored < header_frames:
@@ -206,6 +210,7 @@ def _probe_container(path: Path) -> MediaInfo:
         first_frame_number=0,
         color_primaries=color_primaries,
         color_trc=color_trc,
+        timed=timed,
     )
 
 
@@ -215,8 +220,10 @@ def _reason(err: BaseException) -> str:
     return (strerror or str(err)).rstrip(".").lower()
 
 
-def _stream_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
-    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+def _stream_rate(stream: av.video.stream.VideoStream, timed: bool) -> Fraction | None:
+    """The frame rate: the average of the timestamps, else what the headers say (also when every pts is equal)."""
+    for rate in (stream.average_rate if timed else None, stream.guessed_rate, stream.base_rate,
+                 stream.codec_context.framerate):  # fmt: skip
         if rate:
             return Fraction(rate.numerator, rate.denominator)
     return None
@@ -233,24 +240,27 @@ def _container_timecode(container: av.container.InputContainer, video: av.video.
 
 def _count_video_packets(
     path: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream
-) -> tuple[int, int]:
-    """(frames shown, packets stored) by demuxing the video stream; no decoding.
+) -> tuple[int, int, bool]:
+    """(frames shown, packets stored, whether their timestamps differ) by demuxing the video stream; no decoding.
 
     Packets flagged discard (outside an edit list) are stored but not shown.
     """
     shown = stored = 0
+    stamps: set[int] = set()
     try:
         for packet in container.demux(stream):
             if packet.size == 0:
                 continue
             stored += 1
+            if packet.pts is not None and len(stamps) < 2:
+                stamps.add(packet.pts)
             if not packet.is_discard:
                 shown += 1
     except av.error.FFmpegError as err:
         raise UnreadableMediaError(
             f"cannot read '{path}': corrupt after video packet {stored} ({_reason(err)}); re-copy or re-export it"
         ) from err
-    return shown, stored
+    return shown, stored, stored < 2 or len(stamps) > 1
 
 
 # --- image sequences --------------------------------------------------------------------

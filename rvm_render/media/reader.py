@@ -3,7 +3,8 @@
 Y'CbCr is converted by the standard the stream is tagged with (BT.709 when untagged) and its
 range (limited unless tagged full), see :mod:`rvm_render.media.colour`. 8-bit sources give
 uint8 frames, deeper sources uint16 on the full 16-bit scale (0..65535). Seeking is frame
-accurate: seek to the keyframe before ``first_frame`` and drop frames by their pts. A stream
+accurate: seek to the keyframe before ``first_frame`` and drop frames by their pts (a clip whose
+frames all carry the same pts is decoded from the start and counted in decode order). A stream
 that ends before ``last_frame`` raises instead of yielding fewer frames.
 
 OpenEXR frames are taken as display-referred: R, G, B are clipped to 0..1 and scaled to
@@ -128,7 +129,7 @@ class FrameReader:
 
     def _seek(self, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> bool:
         """Seek to the keyframe before ``first_frame``; False when decoding from the start."""
-        if self.first_frame == 0 or stream.time_base is None:
+        if self.first_frame == 0 or stream.time_base is None or not self.info.timed:
             return False
         origin = stream.start_time or 0
         target = origin + int(Fraction(self.first_frame) / self.info.rate / stream.time_base)

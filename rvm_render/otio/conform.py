@@ -151,10 +151,9 @@ def check_conformable(path: Path, plan: ConformPlan, options: ConformOptions) ->
         TimelineError: naming the first skipped clips and the fix.
     """
     if options.strict and plan.skipped:
-        listed = "; ".join(s.line() for s in plan.skipped[:3]) + ("; ..." if len(plan.skipped) > 3 else "")
         raise TimelineError(
-            f"'{path}': {len(plan.skipped)} video clips would not be matted ({listed}); fix them (e.g. --relink DIR) "
-            "or drop --strict"
+            f"'{path}': {len(plan.skipped)} video clips would not be matted ({plan.skipped_text()}); fix them "
+            "(e.g. --relink DIR) or drop --strict"
         )
 
 

@@ -224,6 +224,10 @@ class ConformPlan:
     def frames(self) -> int:
         return sum(r.frames for r in self.ranges)
 
+    def skipped_text(self, shown: int = 3) -> str:
+        """The first ``shown`` skipped clips, each with its reason, for a one-line error."""
+        return "; ".join(s.line() for s in self.skipped[:shown]) + ("; ..." if len(self.skipped) > shown else "")
+
     def range_of(self, use: ClipUse) -> MediaRange:
         """The merged range that renders ``use``."""
         return next(r for r in self.ranges if use in r.uses)

@@ -85,8 +85,17 @@ class DaemonProcess:
         except ApiError:
             return False
 
+    @property
+    def media(self) -> Path:
+        """The node's only media root (:func:`write_config`)."""
+        return self.config.parent / "media"
+
     def job(self, job_id: int) -> dict[str, Any]:
         return self.client.job(job_id)
+
+    def jobs_for(self, name: str) -> list[dict[str, Any]]:
+        """The jobs whose input file is called ``name``."""
+        return [job for job in self.jobs() if Path(job["input"]).name == name]
 
     def jobs(self) -> list[dict[str, Any]]:
         return self.client.jobs()

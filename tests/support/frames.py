@@ -40,14 +40,22 @@ def planes_of(frame: av.VideoFrame) -> list[np.ndarray]:
     ]
 
 
-def short_clip(source: Path, target: Path, frames: int) -> Path:
-    """The first ``frames`` video packets of a real clip remuxed into ``target`` (no re-encode)."""
-    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+def short_clip(source: Path, target: Path, frames: int, *, fast_start: bool = False,
+               same_pts: bool = False) -> Path:  # fmt: skip
+    """The first ``frames`` video packets of a real clip remuxed into ``target`` (no re-encode).
+
+    ``fast_start``: the index (moov) first, so a partial copy already lists every frame; ``same_pts``:
+    every packet stamped 0, as some muxers write them.
+    """
+    options = {"movflags": "faststart"} if fast_start else {}
+    with av.open(str(source)) as inp, av.open(str(target), "w", options=options) as out:
         video = out.add_stream_from_template(inp.streams.video[0])
         copied = 0
         for packet in inp.demux(inp.streams.video[0]):
             if packet.size:
                 packet.stream = video
+                if same_pts:
+                    packet.pts = packet.dts = 0
                 out.mux(packet)
                 copied += 1
                 if copied == frames:

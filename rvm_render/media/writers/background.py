@@ -36,11 +36,11 @@ class Background:
     path: Path | None = None
 
 
-def parse_background(text: str) -> Background:
+def parse_background(text: str, setting: str = "--background") -> Background:
     """Background from a colour name, ``#rgb``/``#rrggbb``, or a path to an image or video.
 
     Raises:
-        ConfigError: neither a known colour nor an existing file.
+        ConfigError: neither a known colour nor an existing file, naming ``setting`` (the flag or config key).
     """
     value = text.strip()
     if value.lower() in COLOUR_NAMES:
@@ -56,7 +56,7 @@ def parse_background(text: str) -> Background:
     if not path.is_file():
         raise ConfigError(
             f"background '{text}': not a colour name ({', '.join(sorted(COLOUR_NAMES))}), "
-            "#rrggbb, or an existing image/video file; fix --background"
+            f"#rrggbb, or an existing image/video file; fix {setting}"
         )
     kind: Literal["image", "video"] = "image" if path.suffix.lower() in _IMAGE_SUFFIXES else "video"
     return Background(kind=kind, path=path)

@@ -86,3 +86,24 @@ def test_a_done_job_is_rendered_again_only_through_render_again(tmp_path: Path) 
     again = store.render_again(job.id)
     assert (again.state, again.outputs, again.frames_done, again.finished_at) == (JobState.QUEUED, [], 0, None)
     assert store.claim_next().id == job.id
+
+
+def test_only_a_failed_or_cancelled_job_is_retried_and_a_final_job_keeps_no_speed(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job, _ = store.add(JobKind.CLIP, "/media/take.mov", "f1", {}, "/media/out")
+    with pytest.raises(JobError, match="is queued; only a failed or cancelled job can be retried"):
+        store.retry(job.id)
+    store.claim_next()
+    store.progress(job.id, 12, 48, 3.5, 10.3)
+    with pytest.raises(JobError, match="is running; only a failed or cancelled job can be retried"):
+        store.retry(job.id)
+    assert store.get(job.id).state == JobState.RUNNING
+    failed = store.fail(job.id, "cannot decode")
+    assert (failed.fps, failed.eta_s, failed.frames_done) == (None, None, 12)
+    assert store.retry(job.id).state == JobState.QUEUED
+    store.claim_next()
+    store.progress(job.id, 20, 48, 3.5, 8.0)
+    cancelled, before = store.cancel(job.id, "the input changed")
+    assert before == JobState.RUNNING
+    assert (cancelled.fps, cancelled.eta_s, cancelled.error) == (None, None, "the input changed")
+    store.close()
