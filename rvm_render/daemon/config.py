@@ -18,6 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from rvm_render.engine.matter import AUTO_RATIO_STEP
 from rvm_render.errors import ConfigError
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES
 from rvm_render.jobs.store import JobKind
@@ -164,12 +165,17 @@ def _formats(value: Any, where: str) -> tuple[OutputFormat, ...]:
     return tuple(formats)
 
 
+#: The smallest downsample ratio taken: the step ``auto`` uses (a 16K frame's long side at 512 px).
+#: Below it the network sees a few pixels, or none (1e-9 failed every frame).
+MIN_DOWNSAMPLE_RATIO = AUTO_RATIO_STEP
+
+
 def _ratio(value: Any, where: str) -> float | Literal["auto"]:
     if value == "auto":
         return "auto"
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_DOWNSAMPLE_RATIO <= value <= 1:
         return float(value)
-    raise ConfigError(f"{where}: {value!r} is not 'auto' or a number in (0, 1], e.g. 0.25")
+    raise ConfigError(f"{where}: {value!r} is not 'auto' or a number from {MIN_DOWNSAMPLE_RATIO:g} to 1, e.g. 0.25")
 
 
 def _count(value: Any, where: str, *, minimum: int = 0) -> int:

@@ -21,7 +21,7 @@ from pathlib import Path
 from rvm_render.errors import ConfigError
 from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers.alpha import AlphaMatteWriter
-from rvm_render.media.writers.background import Background, parse_background
+from rvm_render.media.writers.background import Background, is_colour, parse_background
 from rvm_render.media.writers.comp import CompWriter
 from rvm_render.media.writers.exr import ExrWriter
 from rvm_render.media.writers.output import MatteWriter, OutputFormat, WrittenOutput, output_path
@@ -32,6 +32,7 @@ __all__ = [
     "OutputFormat",
     "Background",
     "parse_background",
+    "is_colour",
     "MatteWriter",
     "WrittenOutput",
     "open_writer",
