@@ -110,13 +110,17 @@ class DaemonProcess:
 
 def raw_request(daemon: DaemonProcess, method: str, path: str, body: bytes | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, dict]:  # fmt: skip
-    """(status, JSON body) of one request, whatever the status."""
+    """(status, JSON body) of one request, whatever the status; a body that is not JSON as ``{"text": ...}``."""
     request = urllib.request.Request(daemon.client.url + path, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
+            status, text = response.status, response.read()
     except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
+        status, text = err.code, err.read()
+    try:
+        return status, json.loads(text or b"null")
+    except ValueError:
+        return status, {"text": text.decode(errors="replace")}
 
 
 @contextmanager
