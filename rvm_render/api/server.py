@@ -142,7 +142,8 @@ def create_app(controller: Controller) -> FastAPI:
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 
     auth = [Depends(authorized)]
-    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413, 507)}
+    statuses = (400, 401, 403, 404, 409, 413, 507)
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in statuses}
 
     @app.get("/health", response_model=HealthOut)
     def health() -> HealthOut:

@@ -370,9 +370,11 @@ class JobStore:
             for row in rows:
                 job_id, crashes = int(row["id"]), int(row["crashes"]) + 1
                 if crashes > max_crashes:
-                    self._move(db, job_id, JobState.FAILED, finished_at=time.time(), crashes=crashes, error=(
+                    reason = (
                         f"the node stopped abruptly (crash or kill) {crashes} times while rendering this job; "
-                        "not run again, as its input most likely crashes the node: check the input, then retry"))
+                        "not run again, as its input most likely crashes the node: check the input, then retry"
+                    )
+                    self._move(db, job_id, JobState.FAILED, finished_at=time.time(), crashes=crashes, error=reason)
                     failed.append(job_id)
                 else:
                     self._move(db, job_id, JobState.QUEUED, started_at=None, crashes=crashes)

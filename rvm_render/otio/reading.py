@@ -21,7 +21,15 @@ import opentimelineio as otio
 from rvm_render.errors import TimelineError
 from rvm_render.media.commit import PartialFile, writing_to
 
-__all__ = ["ReadTimeline", "read_timeline", "check_timeline", "write_timeline", "same_format_name", "EDITORIAL_EXTRA", "NATIVE_ADAPTERS"]
+__all__ = [
+    "ReadTimeline",
+    "read_timeline",
+    "check_timeline",
+    "write_timeline",
+    "same_format_name",
+    "EDITORIAL_EXTRA",
+    "NATIVE_ADAPTERS",
+]
 
 #: The pip extra that brings the XML adapters.
 EDITORIAL_EXTRA = "rvm-render[editorial]"

@@ -130,19 +130,19 @@ def test_a_job_the_node_dies_under_three_times_fails_instead_of_being_queued_for
     port = free_port()
     config = write_config(tmp_path, port=port)
     clip = short_clip(clips_dir / "bedroom.mp4", tmp_path / "media" / "long.mp4", 200)
-    for crash in range(3):
+    job_id = 0
+    for _ in range(3):
         with running_daemon(config, port) as daemon:
-            if crash == 0:
-                job = daemon.client.submit(str(clip), output_dir=str(tmp_path / "media" / "out"))
-            wait_for(lambda: daemon.job(job["id"])["state"] == "running", 60, "the job to run")
+            job_id = job_id or daemon.client.submit(str(clip), output_dir=str(tmp_path / "media" / "out"))["id"]
+            wait_for(lambda job_id=job_id: daemon.job(job_id)["state"] == "running", 60, "the job to run")
             daemon.process.send_signal(signal.SIGKILL)  # as a crash on its input would
             daemon.process.wait(timeout=30)
     with running_daemon(config, port) as daemon:
-        failed = daemon.job(job["id"])
+        failed = daemon.job(job_id)
         assert failed["state"] == "failed" and failed["crashes"] == 3, failed
         assert "3 times" in failed["error"] and "\n" not in failed["error"]
-        assert f"job {job['id']} failed" in _log(daemon)
-        retried = daemon.client.retry(job["id"])
+        assert f"job {job_id} failed" in _log(daemon)
+        retried = daemon.client.retry(job_id)
         assert retried["crashes"] == 0 and retried["state"] in ("queued", "running")
 
 
@@ -288,8 +288,8 @@ def test_a_full_state_disk_is_a_507_saying_so(tmp_path: Path, clips_dir: Path) -
             while True:
                 handle.write(b"\0" * 65536)
                 handle.flush()
-        for document in ({"path": str(clip)}, {"otio": json.loads(otio.adapters.write_to_string(otio.schema.Timeline())),
-                                               "output_dir": str(tmp_path / "media")}):  # fmt: skip
+        empty_timeline = json.loads(otio.adapters.write_to_string(otio.schema.Timeline()))
+        for document in ({"path": str(clip)}, {"otio": empty_timeline, "output_dir": str(tmp_path / "media")}):
             status, body = _post(daemon, document)
             assert status == 507 and "the node's disk is full" in body["detail"], (status, body)
         assert daemon.client.health()["status"] == "ok"
