@@ -4,11 +4,12 @@ A watch folder takes media by extension and content: a clip folder takes the con
 :data:`CONTAINER_EXTENSIONS` and the images of :data:`~rvm_render.media.probe.IMAGE_EXTENSIONS`
 (a file, or a folder of numbered frames), a timeline folder the formats of
 :data:`TIMELINE_SUFFIXES`; each must then read as what it claims to be. Never taken: names
-that are not valid UTF-8 (they cannot be stored or named in a manifest), anything that is not
-a regular file or a folder (FIFOs, sockets, devices: reading one blocks), and the daemon's own
-side files (``.rvm.json``, ``.rvm.otio``, ``.error.txt``). Every file is probed or read in a
-child process (:mod:`~rvm_render.media.untrusted`), so a file that crashes a reader fails as a
-job instead of taking the node down.
+that are not valid UTF-8 (they cannot be stored or named in a manifest), links that lead out
+of ``media_roots`` or nowhere, anything that is not a regular file or a folder (FIFOs, sockets,
+devices: reading one blocks), and the daemon's own side files (``.rvm.json``, ``.rvm.otio``,
+``.error.txt``). Every file is probed or read in a child process
+(:mod:`~rvm_render.media.untrusted`), so a file that crashes a reader fails as a job instead of
+taking the node down.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import stat
 from pathlib import Path
 
+from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import ERROR_SUFFIX
 from rvm_render.errors import MediaError
 from rvm_render.jobs.store import JobKind
@@ -50,17 +52,19 @@ def _is_utf8(name: str) -> bool:
     return True
 
 
-def watch_entry_refusal(kind: JobKind, entry: Path) -> str | None:
+def watch_entry_refusal(kind: JobKind, entry: Path, roots: MediaRoots) -> str | None:
     """Why ``entry`` (a top-level entry of a ``kind`` watch folder) is not an input; None when it may be one."""
     name = entry.name
     if not _is_utf8(name):
         return "its name is not valid UTF-8 (as some Windows shares write it); rename it"
     if SIDE_FILE_MARK in name.lower() or name.lower().endswith(ERROR_SUFFIX):
         return "it is a file the daemon writes beside its outputs"
+    if not roots.contains(entry):
+        return "it is a link that leads outside media_roots"
     try:
         mode = os.stat(entry).st_mode
     except OSError as err:
-        return f"it cannot be read ({err.strerror})"
+        return f"it cannot be read ({err.strerror}; a link to nothing?)"
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         return "it is not a regular file or a folder (a pipe, socket or device)"
     if kind == JobKind.TIMELINE:

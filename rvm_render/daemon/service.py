@@ -176,7 +176,7 @@ class Daemon:
 
     def _on_ready(self, folder: WatchFolder, entry: Path) -> None:
         """A watch-folder entry is complete: queue it (once it also reads as media or a timeline)."""
-        refusal = watch_entry_refusal(folder.kind, entry)
+        refusal = watch_entry_refusal(folder.kind, entry, self.roots)
         if refusal is not None:
             log.warning("%s in %s ignored: %s", ascii(entry.name), folder.path, refusal)
             return

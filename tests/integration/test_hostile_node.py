@@ -96,6 +96,8 @@ def test_a_folder_of_hostile_files_does_not_knock_the_node_over_and_it_restarts_
     with running_daemon(config, port) as daemon:
         shutil.copy(clip, os.fsdecode(bytes(incoming) + b"/caf\xe9.mp4"))  # a Windows share's Latin-1 name
         os.mkfifo(incoming / "pipe.mp4")
+        (incoming / "gone.mp4").symlink_to(tmp_path / "deleted.mp4")  # a link to nothing: the start-up scan died on it
+        (incoming / "elsewhere.mp4").symlink_to(clip)  # a link out of the media roots
         (incoming / "notes.txt").write_text("call the DP\n")  # FFmpeg reads text as video
         (incoming / "take.rvm.json").write_text("{}\n")
         (incoming / "take.error.txt").write_text("take.mp4: truncated\n")
@@ -112,8 +114,8 @@ def test_a_folder_of_hostile_files_does_not_knock_the_node_over_and_it_restarts_
         jobs = {Path(j["input"]).name: j["state"] for j in daemon.jobs()}
         assert jobs == {"good.mp4": "done", "deep.otio": "failed"}, jobs
         log = _log(daemon)
-        for name in ("'caf\\udce9.mp4'", "'pipe.mp4'", "'notes.txt'", "'take.rvm.json'", "'take.error.txt'",
-                     "'pipe.otio'", "'edit.rvm.otio'"):  # fmt: skip
+        for name in ("'caf\\udce9.mp4'", "'pipe.mp4'", "'elsewhere.mp4'", "'notes.txt'",
+                     "'take.rvm.json'", "'take.error.txt'", "'pipe.otio'", "'edit.rvm.otio'"):  # fmt: skip
             assert any(line.startswith(name) and "ignored" in line for line in log.splitlines()), name
         assert daemon.stop() == 0
     with running_daemon(config, port) as daemon:  # the start-up scan meets every one of them again
