@@ -64,8 +64,8 @@ LOG_FILE = "daemon.log"
 STOP_TIMEOUT_S = 8.0
 TICK_S = 0.2
 THUMBNAILS_KEPT = 64
-#: A job running when the node died this many times is failed instead of queued again: the next
-#: start would most likely die on it too (a file that crashes a decoder), and so on forever.
+#: A job the node died under (crash or kill) is queued again at the next start this many times; the
+#: next time it fails, as that start would most likely die on it too (an input that crashes a decoder).
 MAX_CRASHES = 2
 
 
