@@ -29,7 +29,7 @@ from rvm_render.otio.reading import check_timeline
 __all__ = [
     "CONTAINER_EXTENSIONS",
     "TIMELINE_SUFFIXES",
-    "SIDE_FILE_MARK",
+    "SIDE_FILE_STEM_SUFFIX",
     "watch_entry_refusal",
     "refuse_special_file",
     "probed",
@@ -41,7 +41,7 @@ __all__ = [
 CONTAINER_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".mkv", ".webm", ".mxf", ".avi"})
 TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml"})
 #: ``take.rvm.json``, ``edit.rvm.otio``, ``edit.rvm.xml``: files the daemon writes beside its outputs.
-SIDE_FILE_MARK = ".rvm."
+SIDE_FILE_STEM_SUFFIX = ".rvm"
 
 
 def _is_utf8(name: str) -> bool:
@@ -57,7 +57,7 @@ def watch_entry_refusal(kind: JobKind, entry: Path, roots: MediaRoots) -> str | 
     name = entry.name
     if not _is_utf8(name):
         return "its name is not valid UTF-8 (as some Windows shares write it); rename it"
-    if SIDE_FILE_MARK in name.lower() or name.lower().endswith(ERROR_SUFFIX):
+    if Path(name.lower()).stem.endswith(SIDE_FILE_STEM_SUFFIX) or name.lower().endswith(ERROR_SUFFIX):
         return "it is a file the daemon writes beside its outputs"
     if not roots.contains(entry):
         return "it is a link that leads outside media_roots"
