@@ -6,15 +6,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from rvm_render.jobs.store import JobRecord
+from rvm_render.jobs.store import MAX_PRIORITY, JobRecord
 
-__all__ = ["PresetIn", "JobIn", "JobOut", "HealthOut", "LoginIn", "ErrorOut", "FilePath", "MAX_PRIORITY", "MAX_JOB_ID"]
+__all__ = ["PresetIn", "JobIn", "JobOut", "HealthOut", "LoginIn", "ErrorOut", "FilePath", "MAX_JOB_ID"]
 
 #: Longest path taken, in UTF-8 bytes (Linux PATH_MAX), and longest name in it (NAME_MAX).
 PATH_MAX_BYTES = 4096
 NAME_MAX_BYTES = 255
-#: Priorities run from -MAX_PRIORITY to MAX_PRIORITY (urgent work is 10 or 100, not 10**22).
-MAX_PRIORITY = 1_000_000
 #: Job ids are SQLite integers.
 MAX_JOB_ID = 2**63 - 1
 

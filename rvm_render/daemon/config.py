@@ -21,7 +21,7 @@ import yaml
 from rvm_render.engine.matter import AUTO_RATIO_STEP
 from rvm_render.errors import ConfigError
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES
-from rvm_render.jobs.store import JobKind
+from rvm_render.jobs.store import MAX_PRIORITY, JobKind
 from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.otio.requests import DEFAULT_HANDLES
 from rvm_render.pipeline.render import DEFAULT_WARMUP_FRAMES
@@ -184,9 +184,9 @@ def _count(value: Any, where: str, *, minimum: int = 0) -> int:
     return value
 
 
-def _integer(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: {value!r} is not a whole number")
+def _priority(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PRIORITY:
+        raise ConfigError(f"{where}: {value!r} is not a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}")
     return value
 
 
@@ -226,7 +226,7 @@ def _watch(data: Any, where: str, base: Path, preset: Preset) -> WatchFolder:
         kind=JobKind(data["kind"]),
         output=_path(data["output"], f"{where}.output", base),
         preset=Preset.from_json({k: v for k, v in data.items() if k in PRESET_KEYS}, where, base=preset),
-        priority=_integer(data.get("priority", 0), f"{where}.priority"),
+        priority=_priority(data.get("priority", 0), f"{where}.priority"),
         poll=_typed(data.get("poll", False), bool, f"{where}.poll", "true or false"),
     )
     watched, output = folder.path.resolve(), folder.output.resolve()

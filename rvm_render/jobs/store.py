@@ -36,6 +36,7 @@ __all__ = [
     "FINAL_STATES",
     "input_fingerprint",
     "store_path",
+    "MAX_PRIORITY",
 ]
 
 
@@ -66,6 +67,8 @@ TRANSITIONS: frozenset[tuple[JobState, JobState]] = frozenset(
     }
 )
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
+#: Priorities run from -MAX_PRIORITY to MAX_PRIORITY (urgent work is 10 or 100; SQLite holds 64 bits).
+MAX_PRIORITY = 1_000_000
 
 SCHEMA_VERSION = 3
 _SCHEMA = (
