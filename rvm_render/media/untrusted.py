@@ -5,8 +5,9 @@ levels deep overflows the C++ reader's stack (a segfault, no Python exception), 
 stalled share blocks a probe forever, a crafted file can make a demuxer allocate without end.
 :func:`parse_untrusted` runs one parse function in a child process (forked from a fork server,
 so the caller's threads are not copied) with an address-space limit and a timeout. The caller
-gets the function's return value, or the exception it raised (an :class:`RvmRenderError` stays
-itself); a child that dies or overruns is one :class:`UntrustedFileError` naming the file.
+gets the function's return value, or the :class:`RvmRenderError` it raised; anything else (a
+child that dies, overruns, runs out of memory or raises another exception) is one
+:class:`UntrustedFileError` naming the file.
 
 Only the check runs in the child: its result must pickle (a ``MediaInfo`` does; an OTIO
 timeline does not, so timelines are *checked* in the child and then read by the caller).
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from rvm_render.errors import UnreadableMediaError
+from rvm_render.errors import RvmRenderError, UnreadableMediaError
 
 __all__ = ["ParseLimits", "UntrustedFileError", "parse_untrusted", "preload_parsers"]
 
@@ -61,14 +62,14 @@ def preload_parsers(*parsers: Callable[..., Any]) -> None:
 def _run_limited(sending: Connection, memory_bytes: int, parse: Callable[..., Any], args: tuple[Any, ...]) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash on a hostile file leaves no core dump
+    outcome: tuple[str, Any]
     try:
-        outcome: tuple[bool, Any] = (True, parse(*args))
-    except Exception as err:  # the caller re-raises it
-        outcome = (False, err)
-    try:
-        sending.send(outcome)
-    except Exception as err:  # the exception itself does not pickle: send its text
-        sending.send((False, UnreadableMediaError(str(err).splitlines()[0] if str(err) else type(err).__name__)))
+        outcome = ("result", parse(*args))
+    except RvmRenderError as err:  # the caller re-raises it
+        outcome = ("error", err)
+    except Exception as err:  # MemoryError under the limit, RecursionError, a reader's bug
+        outcome = ("failure", f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": "))
+    sending.send(outcome)
 
 
 def _death(exitcode: int | None) -> str:
@@ -100,7 +101,7 @@ def parse_untrusted(parse: Callable[..., _T], *args: Any, what: str, limits: Par
             raise UntrustedFileError(f"{what}: reading it took longer than {limits.timeout_s:.0f} s (a pipe, a "
                                      "device or a stalled share?); copy it into place as a regular file")  # fmt: skip
         try:
-            ok, value = receiving.recv()
+            kind, value = receiving.recv()
         except EOFError:
             child.join()
             raise UntrustedFileError(
@@ -112,6 +113,9 @@ def parse_untrusted(parse: Callable[..., _T], *args: Any, what: str, limits: Par
             child.kill()
         child.join()
         receiving.close()
-    if not ok:
+    if kind == "error":
         raise value
+    if kind == "failure":
+        raise UntrustedFileError(f"{what}: the reader failed on it ({value}); re-export it from the application "
+                                 "that made it")  # fmt: skip
     return value  # type: ignore[no-any-return]
