@@ -20,6 +20,7 @@ __all__ = [
     "JobError",
     "JobNotFoundError",
     "CheckpointMismatchError",
+    "NodeStorageError",
 ]
 
 
@@ -77,3 +78,7 @@ class JobNotFoundError(JobError):
 
 class CheckpointMismatchError(JobError):
     """A checkpoint on disk belongs to a different input, model or settings."""
+
+
+class NodeStorageError(JobError):
+    """A render node cannot write its own state (job store, posted timelines): its disk is full."""

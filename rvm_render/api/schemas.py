@@ -3,13 +3,38 @@
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from rvm_render.jobs.kinds import MAX_PRIORITY
 from rvm_render.jobs.store import JobRecord
 
-__all__ = ["PresetIn", "JobIn", "JobOut", "HealthOut", "LoginIn", "ErrorOut"]
+__all__ = ["PresetIn", "JobIn", "JobOut", "HealthOut", "LoginIn", "ErrorOut", "FilePath", "MAX_JOB_ID"]
+
+#: Longest path taken, in UTF-8 bytes (Linux PATH_MAX), and longest name in it (NAME_MAX).
+PATH_MAX_BYTES = 4096
+NAME_MAX_BYTES = 255
+#: Job ids are SQLite integers.
+MAX_JOB_ID = 2**63 - 1
+
+
+def _file_path(value: str) -> str:
+    """A path as a file system can hold it: no NUL, valid UTF-8, not longer than Linux allows."""
+    if "\0" in value:
+        raise ValueError("contains a NUL character (\\u0000), which no file name can hold; send the path as on disk")
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid UTF-8 (a lone surrogate escape); send the path as on disk") from None
+    if len(encoded) > PATH_MAX_BYTES:
+        raise ValueError(f"is {len(encoded)} bytes long; a path has at most {PATH_MAX_BYTES}")
+    if any(len(name.encode("utf-8")) > NAME_MAX_BYTES for name in value.split("/")):
+        raise ValueError(f"has a name longer than {NAME_MAX_BYTES} bytes, which no file name can be")
+    return value
+
+
+FilePath = Annotated[str, AfterValidator(_file_path)]
 
 
 class PresetIn(BaseModel):
@@ -21,7 +46,7 @@ class PresetIn(BaseModel):
     downsample_ratio: float | Literal["auto"] | None = None
     handles: int | None = Field(default=None, ge=0)
     segment_frames: int | None = Field(default=None, ge=1)
-    background: str | None = None
+    background: FilePath | None = Field(default=None, description="a colour, or an image/video inside media_roots")
     warmup: int | None = Field(default=None, ge=0, description="warm-start frames before each shot")
 
     def overrides(self) -> dict[str, Any]:
@@ -33,7 +58,7 @@ class JobIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str | None = Field(
+    path: FilePath | None = Field(
         default=None, description="absolute path of a clip, image sequence (pattern such as shot.%04d.exr, or folder) "
                                   "or timeline file",
     )  # fmt: skip
@@ -43,11 +68,11 @@ class JobIn(BaseModel):
         default=None, pattern=r"^\d+-\d+$", examples=["1001-1024"],
         description="a clip's frames FIRST-LAST, inclusive: file numbers of an image sequence, 0-based for a movie",
     )  # fmt: skip
-    output_dir: str | None = Field(
+    output_dir: FilePath | None = Field(
         default=None, description="absolute; default: beside the input, or a watch folder's output for an input in "
                                   "it (required with otio)",
     )  # fmt: skip
-    priority: int = 0
+    priority: int = Field(default=0, ge=-MAX_PRIORITY, le=MAX_PRIORITY, description="higher runs first")
     preset: PresetIn | None = None
 
     @model_validator(mode="after")
@@ -88,6 +113,7 @@ class JobOut(BaseModel):
     finished_at: float | None
     outputs: list[str]
     error: str | None
+    crashes: int
 
     @classmethod
     def of(cls, record: JobRecord) -> JobOut:

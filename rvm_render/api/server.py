@@ -2,8 +2,9 @@
 
 Every route but ``GET /health`` and the page's assets needs the token, as
 ``Authorization: Bearer TOKEN`` or the cookie ``POST /login`` sets. Errors are JSON
-``{"detail": ...}`` with the status of :data:`ERROR_STATUS` for the error's type; bodies over
-:data:`MAX_BODY_BYTES` get 413. The daemon behind the routes is a :class:`Controller`.
+``{"detail": ...}`` with the status of :data:`ERROR_STATUS` for the error's type (a request
+field out of range is a 422 naming it); bodies over :data:`MAX_BODY_BYTES` get 413, whether
+they announce their length or come in chunks. The daemon behind the routes is a :class:`Controller`.
 """
 
 from __future__ import annotations
@@ -14,19 +15,21 @@ import json
 from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Path as PathParameter
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from rvm_render import __version__
-from rvm_render.api.schemas import ErrorOut, HealthOut, JobIn, JobOut, LoginIn
+from rvm_render.api.schemas import MAX_JOB_ID, ErrorOut, HealthOut, JobIn, JobOut, LoginIn
 from rvm_render.errors import (
     ConfigError,
     JobError,
     JobNotFoundError,
     MediaError,
+    NodeStorageError,
     PathNotAllowedError,
     RvmRenderError,
     TimelineError,
@@ -37,6 +40,7 @@ __all__ = ["Controller", "create_app", "ERROR_STATUS", "MAX_BODY_BYTES", "TOKEN_
 
 #: HTTP status per error type (most specific first).
 ERROR_STATUS: dict[type[RvmRenderError], int] = {
+    NodeStorageError: 507,  # Insufficient Storage: the node's disk, not the request; try again later
     JobNotFoundError: 404,
     PathNotAllowedError: 403,
     ConfigError: 400,
@@ -49,6 +53,7 @@ ERROR_STATUS: dict[type[RvmRenderError], int] = {
 MAX_BODY_BYTES = 16 << 20
 TOKEN_COOKIE = "rvm_render_token"
 EVENT_POLL_S = 0.5
+JobId = Annotated[int, PathParameter(ge=1, le=MAX_JOB_ID, description="a job's id")]
 
 
 class Controller(Protocol):
@@ -67,6 +72,8 @@ class Controller(Protocol):
 
     def thumbnail(self, job_id: int) -> bytes | None: ...
 
+    def output_file(self, job_id: int, index: int) -> Path: ...
+
 
 class _BodyLimit:
     """413 for bodies over the limit, whether or not they announce their length."""
@@ -84,24 +91,27 @@ class _BodyLimit:
             await _too_large(send, self.limit)
             return
         received = 0
+        answered = False
 
         async def counted() -> Message:
-            nonlocal received
+            """The body as it arrives; past the limit the 413 is sent and the app sees the client gone."""
+            nonlocal received, answered
+            if answered:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise _TooLarge
+                    answered = True
+                    await _too_large(send, self.limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await _too_large(send, self.limit)
+        async def unless_answered(message: Message) -> None:
+            if not answered:
+                await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, counted, unless_answered)
 
 
 async def _too_large(send: Send, limit: int) -> None:
@@ -132,7 +142,8 @@ def create_app(controller: Controller) -> FastAPI:
                                 headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
 
     auth = [Depends(authorized)]
-    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in (400, 401, 403, 404, 409, 413)}
+    statuses = (400, 401, 403, 404, 409, 413, 507)
+    errors: dict[int | str, dict[str, Any]] = {code: {"model": ErrorOut} for code in statuses}
 
     @app.get("/health", response_model=HealthOut)
     def health() -> HealthOut:
@@ -163,20 +174,20 @@ def create_app(controller: Controller) -> FastAPI:
         return [JobOut.of(record) for record in controller.store.jobs(state)]
 
     @app.get("/jobs/{job_id}", response_model=JobOut, dependencies=auth, responses=errors)
-    def job(job_id: int) -> JobOut:
+    def job(job_id: JobId) -> JobOut:
         return JobOut.of(controller.store.get(job_id))
 
     @app.delete("/jobs/{job_id}", response_model=JobOut, dependencies=auth, responses=errors)
-    def cancel(job_id: int) -> JobOut:
+    def cancel(job_id: JobId) -> JobOut:
         return JobOut.of(controller.cancel(job_id))
 
     @app.post("/jobs/{job_id}/retry", response_model=JobOut, dependencies=auth, responses=errors)
-    def retry(job_id: int) -> JobOut:
+    def retry(job_id: JobId) -> JobOut:
         return JobOut.of(controller.retry(job_id))
 
     @app.get("/jobs/{job_id}/events", dependencies=auth, responses=errors,
              response_class=StreamingResponse)  # fmt: skip
-    async def events(job_id: int) -> StreamingResponse:
+    async def events(job_id: JobId) -> StreamingResponse:
         controller.store.get(job_id)  # 404 before the stream starts
 
         async def stream() -> AsyncIterator[bytes]:
@@ -194,7 +205,7 @@ def create_app(controller: Controller) -> FastAPI:
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     @app.get("/jobs/{job_id}/thumbnail.png", dependencies=auth, responses=errors, response_class=Response)
-    def thumbnail(job_id: int) -> Response:
+    def thumbnail(job_id: JobId) -> Response:
         png = controller.thumbnail(job_id)
         if png is None:
             raise HTTPException(404, f"job {job_id} has no matte to show yet")
@@ -202,11 +213,9 @@ def create_app(controller: Controller) -> FastAPI:
         return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=600"})
 
     @app.get("/jobs/{job_id}/outputs/{index}", dependencies=auth, responses=errors, response_class=FileResponse)
-    def output(job_id: int, index: int) -> FileResponse:
-        outputs = controller.store.get(job_id).outputs
-        if not 0 <= index < len(outputs) or not Path(outputs[index]).is_file():
-            raise HTTPException(404, f"job {job_id} has no output {index} that is a file")
-        return FileResponse(outputs[index], filename=Path(outputs[index]).name)
+    def output(job_id: JobId, index: int) -> FileResponse:
+        path = controller.output_file(job_id, index)
+        return FileResponse(path, filename=path.name)
 
     app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
     return app

@@ -18,8 +18,9 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
+from rvm_render.engine.matter import AUTO_RATIO_STEP
 from rvm_render.errors import ConfigError
-from rvm_render.jobs.kinds import JobKind
+from rvm_render.jobs.kinds import MAX_PRIORITY, JobKind
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES
 from rvm_render.media.writers import OutputFormat, parse_background
 from rvm_render.otio.defaults import DEFAULT_HANDLES
@@ -183,12 +184,17 @@ def _formats(value: Any, where: str) -> tuple[OutputFormat, ...]:
     return tuple(formats)
 
 
+#: The smallest downsample ratio taken: the step ``auto`` uses (a 16K frame's long side at 512 px).
+#: Below it the network sees a few pixels, or none (1e-9 failed every frame).
+MIN_DOWNSAMPLE_RATIO = AUTO_RATIO_STEP
+
+
 def _ratio(value: Any, where: str) -> float | Literal["auto"]:
     if value == "auto":
         return "auto"
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value <= 1:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and MIN_DOWNSAMPLE_RATIO <= value <= 1:
         return float(value)
-    raise ConfigError(f"{where}: {value!r} is not 'auto' or a number in (0, 1], e.g. 0.25")
+    raise ConfigError(f"{where}: {value!r} is not 'auto' or a number from {MIN_DOWNSAMPLE_RATIO:g} to 1, e.g. 0.25")
 
 
 def _count(value: Any, where: str, *, minimum: int = 0) -> int:
@@ -197,9 +203,9 @@ def _count(value: Any, where: str, *, minimum: int = 0) -> int:
     return value
 
 
-def _integer(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{where}: {value!r} is not a whole number")
+def _priority(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or abs(value) > MAX_PRIORITY:
+        raise ConfigError(f"{where}: {value!r} is not a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}")
     return value
 
 
@@ -236,7 +242,7 @@ def _watch(data: Any, where: str, base: Path, preset: Preset) -> WatchFolder:
         kind=JobKind(data["kind"]),
         output=_path(data["output"], f"{where}.output", base),
         preset=Preset.from_json({k: v for k, v in data.items() if k in PRESET_KEYS}, where, base=preset),
-        priority=_integer(data.get("priority", 0), f"{where}.priority"),
+        priority=_priority(data.get("priority", 0), f"{where}.priority"),
         poll=_typed(data.get("poll", False), bool, f"{where}.poll", "true or false"),
     )
     return folder

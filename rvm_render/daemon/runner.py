@@ -28,8 +28,11 @@ from rvm_render.jobs.batch import BatchInput, BatchPolicy, probe_inputs, render_
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint
 from rvm_render.media.commit import write_bytes_atomically
 from rvm_render.media.frame_pattern import frame_field
+from rvm_render.media.probe import probe
+from rvm_render.media.untrusted import parse_untrusted
 from rvm_render.media.writers import parse_background
 from rvm_render.otio import ConformOptions, ConformPlan, conform_timeline
+from rvm_render.otio.reading import check_timeline
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, output_stem
 from rvm_render.pipeline.progress import ProgressEvent
 from rvm_render.pipeline.render import frame_range
@@ -275,11 +278,13 @@ class JobRunner:
         )
 
     def _timeline_path(self, job: JobRecord) -> Path:
-        """A timeline job's file: one posted to the API (the daemon's own), else one inside media_roots."""
+        """A timeline job's file: one posted to the API (the daemon's own), else one inside media_roots; read
+        whole in a child process first, so a timeline that crashes the reader fails the job, not the node."""
         path = Path(job.input)
-        if path.parent == submitted_timelines_dir(self.config.state_dir) and path.is_file():
-            return path
-        return self.roots.check(job.input, "timeline")
+        if path.parent != submitted_timelines_dir(self.config.state_dir) or not path.is_file():
+            path = self.roots.check(job.input, "timeline")
+        parse_untrusted(check_timeline, path, what=f"timeline '{path}'")
+        return path
 
     def _render(self, job: JobRecord) -> list[str]:
         preset = Preset.from_json(job.preset, "preset")
@@ -305,6 +310,7 @@ class JobRunner:
             return [str(result.timeline_path)] + [str(r.manifest) for r in (*result.reused, *result.rendered)]
         first_frame, last_frame = job.frame_range or (None, None)
         request = RenderRequest(self.roots.check(job.input, "input"), output_dir, first_frame, last_frame)
+        parse_untrusted(probe, request.input_path, what=f"input '{job.input}'")  # a crash fails the job, not the node
         inputs = probe_inputs([request], collect)
         if failures:
             raise RvmRenderError(failures[0])

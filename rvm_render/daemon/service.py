@@ -9,13 +9,13 @@ running one (queued again, resumes at the next start) and leaves the store consi
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import logging.handlers
 import os
 import secrets
 import signal
-import tempfile
 import threading
 import time
 from collections import OrderedDict
@@ -28,29 +28,47 @@ from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
 from rvm_render.daemon.config import TOKEN_FILE, DaemonConfig, Preset, WatchFolder
 from rvm_render.daemon.instance_lock import claim_state_dir, listening_socket
+from rvm_render.daemon.intake import (
+    TIMELINE_SUFFIXES,
+    checked_timeline,
+    preload_readers,
+    probed,
+    refuse_special_file,
+    watch_entry_refusal,
+)
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import WATCH_SOURCE, JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.engine.weights import resolve_weights_path
-from rvm_render.errors import ConfigError, JobError, MediaError, RvmRenderError
+from rvm_render.errors import (
+    ConfigError,
+    JobError,
+    JobNotFoundError,
+    MediaError,
+    NodeStorageError,
+    PathNotAllowedError,
+    RvmRenderError,
+)
 from rvm_render.jobs.earlier_render import outputs_whole
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
-from rvm_render.media.probe import IMAGE_EXTENSIONS, probe
+from rvm_render.media.probe import IMAGE_EXTENSIONS
 from rvm_render.media.thumbnail import matte_thumbnail_png
-from rvm_render.otio.reading import read_timeline
+from rvm_render.media.writers import is_colour
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Daemon", "TOKEN_ENV", "TOKEN_FILE", "TIMELINE_SUFFIXES", "resolve_token"]
+__all__ = ["Daemon", "TOKEN_ENV", "TOKEN_FILE", "resolve_token"]
 
 TOKEN_ENV = "RVM_RENDER_TOKEN"
 LOG_FILE = "daemon.log"
-TIMELINE_SUFFIXES = frozenset({".otio", ".otioz", ".otiod", ".xml", ".fcpxml"})
 #: A stop interrupts the running segment at its next frame batch, well within this.
 STOP_TIMEOUT_S = 8.0
 TICK_S = 0.2
 THUMBNAILS_KEPT = 64
+#: A job the node died under (crash or kill) is queued again at the next start this many times; the
+#: next time it fails, as that start would most likely die on it too (an input that crashes a decoder).
+MAX_CRASHES = 2
 
 
 class _JsonLines(logging.Formatter):
@@ -91,7 +109,7 @@ def _sequence_in(folder: Path) -> Path | None:
         MediaError: its first image does not read.
     """
     images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    return Path(probe(images[0]).path) if images else None
+    return Path(probed(images[0], "image").path) if images else None
 
 
 class Daemon:
@@ -131,8 +149,12 @@ class Daemon:
         root.setLevel(min(root.level, logging.INFO))
         self.token, token_source = resolve_token(config)
         self.store = JobStore(store_path(config.state_dir))
-        for job_id in self.store.requeue_interrupted():
+        requeued, failed = self.store.requeue_interrupted(MAX_CRASHES)
+        for job_id in requeued:
             log.warning("job %d was interrupted (crash or kill); queued again, it resumes", job_id)
+        for job_id in failed:
+            log.error("job %d failed: %s", job_id, self.store.get(job_id).error)
+        preload_readers()
         weights = resolve_weights_path(config.weights, given_as=f"weights in {config.path}")
         matter = open_matter(weights, EngineOptions(device=config.device, downsample_ratio="auto"))
         self._runner = JobRunner(self.store, matter, config, self.roots, weights)
@@ -174,6 +196,10 @@ class Daemon:
 
     def _on_ready(self, folder: WatchFolder, entry: Path) -> None:
         """A watch-folder entry is complete: queue it (once it also reads as media or a timeline)."""
+        refusal = watch_entry_refusal(folder.kind, entry, self.roots)
+        if refusal is not None:
+            log.warning("%s in %s ignored: %s", ascii(entry.name), folder.path, refusal)
+            return
         try:
             source = self._source_of(folder, entry)
         except (RvmRenderError, OSError) as err:
@@ -203,18 +229,13 @@ class Daemon:
     def _source_of(self, folder: WatchFolder, entry: Path) -> Path | None:
         """What to render for a watch-folder entry: a clip, an image sequence's pattern, a timeline; None: not ours."""
         if folder.kind == JobKind.TIMELINE:
-            if entry.suffix.lower() not in TIMELINE_SUFFIXES:
-                log.info("'%s' is not a timeline (%s); ignored", entry, ", ".join(sorted(TIMELINE_SUFFIXES)))
-                return None
-            with tempfile.TemporaryDirectory(prefix="rvm-render-check-") as unpacked:
-                read_timeline(entry, bundle_media_dir=Path(unpacked))  # readable, whole
-            return entry
+            return checked_timeline(entry, "timeline")
         if entry.is_dir():
             pattern = _sequence_in(entry)
             if pattern is None:
                 log.info("folder '%s' holds no images; ignored", entry)
             return pattern
-        probe(entry)
+        probed(entry, "clip")
         return entry
 
     # --- the controller of the API -------------------------------------------------------
@@ -243,17 +264,24 @@ class Daemon:
             output_dir = self.roots.check(job.output_dir or "", "output_dir")
             folder = submitted_timelines_dir(self.config.state_dir)
             folder.mkdir(parents=True, exist_ok=True)
-            text = json.dumps(job.otio, sort_keys=True)
             path = folder / f"{secrets.token_hex(8)}.otio"
-            path.write_text(text, encoding="utf-8")
             try:
-                read_timeline(path)
+                path.write_text(json.dumps(job.otio, sort_keys=True), encoding="utf-8")
+            except OSError as err:
+                path.unlink(missing_ok=True)
+                if err.errno != errno.ENOSPC:
+                    raise
+                raise NodeStorageError(f"the node's disk is full: cannot keep the posted timeline in '{folder}' "
+                                       f"({err.strerror}); free space on that disk and try again") from err  # fmt: skip
+            try:
+                checked_timeline(path, "otio")
             except RvmRenderError:
                 path.unlink()
                 raise
             kind, source, fingerprint_of = JobKind.TIMELINE, path, path
         else:
             source = self.roots.check(job.path or "", "path")
+            refuse_special_file(source, "path")
             kind = JobKind(job.kind) if job.kind else (
                 JobKind.TIMELINE if source.suffix.lower() in TIMELINE_SUFFIXES else JobKind.CLIP)  # fmt: skip
             fingerprint_of = source
@@ -262,16 +290,22 @@ class Daemon:
                 if pattern is None:
                     raise MediaError(f"folder '{source}' holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                                      "give a clip, a sequence pattern or a folder of numbered images")  # fmt: skip
-                info = probe(pattern)  # a clip, a pattern, or a sequence frame: what is rendered
+                info = probed(pattern, "path")  # a clip, a pattern, or a sequence frame: what is rendered
                 source = Path(info.path)
                 fingerprint_of = source.parent if info.is_sequence else source
             elif not source.exists():
                 raise MediaError(f"timeline '{source}' not found; check the path")
+            else:
+                checked_timeline(source, "path")
             output_dir = (self.roots.check(job.output_dir, "output_dir") if job.output_dir
                           else self._default_output_dir(source))  # fmt: skip
         self.config.check_output_dir(output_dir, "output_dir")
         overrides = job.preset.overrides() if job.preset is not None else {}
+        if overrides.get("background") is not None and not is_colour(overrides["background"]):
+            self.roots.check(overrides["background"], "preset.background")  # before anything looks at the file
         preset = Preset.from_json(overrides, "preset", base=self.config.default_preset)
+        if output_dir.exists() and not output_dir.is_dir():
+            raise MediaError(f"output_dir '{output_dir}' is a file; name a folder (it is made if missing)")
         output_dir.mkdir(parents=True, exist_ok=True)
         return self._queue(kind, source, output_dir, preset, job.priority, "api", fingerprint_of=fingerprint_of,
                            frames=job.frames or "")  # fmt: skip
@@ -328,9 +362,29 @@ class Daemon:
                 self._thumbnails.popitem(last=False)
         return png
 
+    def output_file(self, job_id: int, index: int) -> Path:
+        """Output ``index`` of a job, to serve: resolved now (an output replaced by a link is followed) and
+        only a regular file inside media_roots.
+
+        Raises:
+            JobNotFoundError: no such job, output, or file; PathNotAllowedError: it resolves outside media_roots.
+        """
+        outputs = self.store.get(job_id).outputs
+        if not 0 <= index < len(outputs):
+            raise JobNotFoundError(f"job {job_id} has no output {index} (it has {len(outputs)}); list them with "
+                                   f"GET /jobs/{job_id}")  # fmt: skip
+        real = Path(os.path.realpath(outputs[index]))
+        if not self.roots.contains(real):
+            raise PathNotAllowedError(f"output {index} of job {job_id} now leads outside the media roots (a link?); "
+                                      "it is not served: render the job again")  # fmt: skip
+        if not real.is_file():
+            raise JobNotFoundError(f"output {index} of job {job_id} is no longer a file ('{outputs[index]}')")
+        return real
+
     def _latest_matte(self, job: JobRecord) -> Path | None:
-        candidates = [Path(p) for p in job.outputs if p.endswith(("_matte.mov", "_alpha.mov"))]
-        candidates += [Path(p) for p in job.outputs if "%" in Path(p).name]
+        outputs = [p for p in job.outputs if self.roots.contains(p)]
+        candidates = [Path(p) for p in outputs if p.endswith(("_matte.mov", "_alpha.mov"))]
+        candidates += [Path(p) for p in outputs if "%" in Path(p).name]
         if candidates:
             return candidates[0]
         work = work_root_of(self.config.state_dir, job.id)

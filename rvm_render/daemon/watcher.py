@@ -55,6 +55,14 @@ def _signature(path: Path) -> Signature | None:
         return None
 
 
+def _mtime_ns(path: Path) -> int:
+    """When ``path`` (or a link itself, when it leads nowhere) was last changed."""
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return path.lstat().st_mtime_ns
+
+
 @dataclass
 class _Pending:
     folder: WatchFolder
@@ -115,7 +123,7 @@ class HotFolders:
                 observer.start()
                 self._observers.append(observer)
         for folder in self.folders:
-            for entry in sorted(folder.path.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name)):
+            for entry in sorted(folder.path.iterdir(), key=lambda p: (_mtime_ns(p), p.name)):
                 self.touch(folder, entry)
         log.info("watching %s", ", ".join(f"{f.path} ({f.kind.value})" for f in self.folders))
 

@@ -4,7 +4,8 @@ A job is one input (a clip, an image sequence, a timeline), optionally a frame r
 with its preset and output folder.
 States move only along :data:`TRANSITIONS`, each change in one transaction, so a crash or
 ``kill -9`` leaves the store consistent: at start-up, jobs still marked running are queued again
-(:meth:`JobStore.requeue_interrupted`) and resume from their work dirs. A job's *fingerprint*
+(:meth:`JobStore.requeue_interrupted`) and resume from their work dirs, unless the node died
+under them more than a few times (then they fail: the input most likely crashes the node). A job's *fingerprint*
 (:func:`input_fingerprint`) identifies the exact file content: the same file is never queued
 twice for the same output and preset, while a file re-exported under the same name is a new job.
 """
@@ -23,9 +24,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from rvm_render.errors import JobError, JobNotFoundError
+from rvm_render.errors import JobError, JobNotFoundError, NodeStorageError
 from rvm_render.jobs.checkpoint import HEAD_BYTES
-from rvm_render.jobs.kinds import JobKind
+from rvm_render.jobs.kinds import MAX_PRIORITY, JobKind
 
 __all__ = [
     "JobKind",
@@ -36,6 +37,7 @@ __all__ = [
     "FINAL_STATES",
     "input_fingerprint",
     "store_path",
+    "MAX_PRIORITY",
 ]
 
 
@@ -63,7 +65,7 @@ TRANSITIONS: frozenset[tuple[JobState, JobState]] = frozenset(
 )
 FINAL_STATES = frozenset({JobState.DONE, JobState.FAILED, JobState.CANCELLED})
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS jobs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -84,7 +86,8 @@ _SCHEMA = (
         started_at REAL,
         finished_at REAL,
         outputs TEXT NOT NULL DEFAULT '[]',
-        error TEXT
+        error TEXT,
+        crashes INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE UNIQUE INDEX IF NOT EXISTS jobs_once_v2 ON jobs (fingerprint, frames, output_dir, preset)",
     "CREATE INDEX IF NOT EXISTS jobs_queue ON jobs (state, priority DESC, id)",
@@ -95,10 +98,11 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE jobs ADD COLUMN frames TEXT NOT NULL DEFAULT ''",
         "DROP INDEX IF EXISTS jobs_once",
     ),
+    2: ("ALTER TABLE jobs ADD COLUMN crashes INTEGER NOT NULL DEFAULT 0",),
 }
 _COLUMNS = (
     "id, kind, input, frames, fingerprint, preset, output_dir, priority, state, source, frames_done, frames_total, "
-    "fps, eta_s, created_at, started_at, finished_at, outputs, error"
+    "fps, eta_s, created_at, started_at, finished_at, outputs, error, crashes"
 )
 
 
@@ -143,6 +147,8 @@ class JobRecord:
     finished_at: float | None
     outputs: list[str]
     error: str | None
+    crashes: int
+    """How many times the node died while this job was running (a retry starts again from 0)."""
 
     @classmethod
     def _from_row(cls, row: sqlite3.Row) -> JobRecord:
@@ -199,14 +205,27 @@ class JobStore:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back on any error."""
-        self._db.execute("BEGIN IMMEDIATE")
+        """One ``BEGIN IMMEDIATE`` .. ``COMMIT``; rolled back on any error.
+
+        Raises:
+            NodeStorageError: the store's disk is full.
+        """
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            if err.sqlite_errorcode != sqlite3.SQLITE_FULL:
+                raise
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise NodeStorageError(f"the node's disk is full: job store '{self.path}' cannot be written; free "
+                                   "space on that disk (or move state_dir) and try again") from err  # fmt: skip
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[sqlite3.Connection]:
@@ -342,7 +361,7 @@ class JobStore:
             state = self._get(db, job_id).state
             if state not in (JobState.FAILED, JobState.CANCELLED):
                 raise JobError(f"job {job_id} is {state.value}; only a failed or cancelled job can be retried")
-            return self._move(db, job_id, JobState.QUEUED, finished_at=None, error=None)
+            return self._move(db, job_id, JobState.QUEUED, finished_at=None, error=None, crashes=0)
 
     def render_again(self, job_id: int) -> JobRecord:
         """Queue a done job again because its outputs are gone (deleted, moved)."""
@@ -355,13 +374,26 @@ class JobStore:
         with self._locked() as db:
             return self._move(db, job_id, JobState.QUEUED, started_at=None)
 
-    def requeue_interrupted(self) -> list[int]:
-        """At start-up: jobs still marked running were interrupted by a crash; queue them again."""
+    def requeue_interrupted(self, max_crashes: int) -> tuple[list[int], list[int]]:
+        """At start-up: jobs still marked running were interrupted by a crash; queue them again, or fail
+        those the node died under more than ``max_crashes`` times. Returns (queued again, failed)."""
+        requeued: list[int] = []
+        failed: list[int] = []
         with self._locked() as db:
-            ids = [int(r["id"]) for r in db.execute("SELECT id FROM jobs WHERE state = 'running'").fetchall()]
-            for job_id in ids:
-                self._move(db, job_id, JobState.QUEUED, started_at=None)
-        return ids
+            rows = db.execute("SELECT id, crashes FROM jobs WHERE state = 'running'").fetchall()
+            for row in rows:
+                job_id, crashes = int(row["id"]), int(row["crashes"]) + 1
+                if crashes > max_crashes:
+                    reason = (
+                        f"the node stopped abruptly (crash or kill) {crashes} times while rendering this job; "
+                        "not run again, as its input most likely crashes the node: check the input, then retry"
+                    )
+                    self._move(db, job_id, JobState.FAILED, finished_at=time.time(), crashes=crashes, error=reason)
+                    failed.append(job_id)
+                else:
+                    self._move(db, job_id, JobState.QUEUED, started_at=None, crashes=crashes)
+                    requeued.append(job_id)
+        return requeued, failed
 
 
 def store_path(state_dir: Path) -> Path:

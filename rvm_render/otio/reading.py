@@ -10,6 +10,9 @@ sees half a timeline.
 
 from __future__ import annotations
 
+import math
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +21,15 @@ import opentimelineio as otio
 from rvm_render.errors import TimelineError
 from rvm_render.media.commit import PartialFile, writing_to
 
-__all__ = ["ReadTimeline", "read_timeline", "write_timeline", "same_format_name", "EDITORIAL_EXTRA", "NATIVE_ADAPTERS"]
+__all__ = [
+    "ReadTimeline",
+    "read_timeline",
+    "check_timeline",
+    "write_timeline",
+    "same_format_name",
+    "EDITORIAL_EXTRA",
+    "NATIVE_ADAPTERS",
+]
 
 #: The pip extra that brings the XML adapters.
 EDITORIAL_EXTRA = "rvm-render[editorial]"
@@ -84,7 +95,44 @@ def read_timeline(path: Path, *, bundle_media_dir: Path | None = None) -> ReadTi
         raise TimelineError(
             f"cannot read timeline '{path}': it holds a {kind}, not a Timeline; export the whole timeline"
         )
+    for where, time in _times(result):
+        if not (math.isfinite(time.rate) and time.rate > 0):
+            raise TimelineError(f"cannot read timeline '{path}': {where} has rate {time.rate:g}; every time needs "
+                                "a frame rate above 0: re-export it from your editor")  # fmt: skip
     return ReadTimeline(result, adapter, media_root)
+
+
+def check_timeline(path: Path) -> None:
+    """Read ``path`` whole as :func:`read_timeline` does (an ``.otioz`` unpacked to a temp folder), keeping nothing.
+
+    Module-level, so :func:`~rvm_render.media.untrusted.parse_untrusted` can run it in a child.
+
+    Raises:
+        TimelineError: as :func:`read_timeline`.
+    """
+    with tempfile.TemporaryDirectory(prefix="rvm-render-check-") as unpacked:
+        read_timeline(path, bundle_media_dir=Path(unpacked))
+
+
+def _times(timeline: otio.schema.Timeline) -> Iterator[tuple[str, otio.opentime.RationalTime]]:
+    """Every time of the edit that frames are computed from, with where it is (``clip 'A' source_range``)."""
+    if timeline.global_start_time is not None:
+        yield "the timeline's global_start_time", timeline.global_start_time
+    for item in timeline.find_children():
+        where = f"{item.schema_name()} '{item.name}'"
+        if isinstance(item, otio.schema.Transition):
+            yield f"{where} in_offset", item.in_offset
+            yield f"{where} out_offset", item.out_offset
+            continue
+        if item.source_range is not None:
+            yield f"{where} source_range", item.source_range.start_time
+            yield f"{where} source_range", item.source_range.duration
+        reference = getattr(item, "media_reference", None)
+        if reference is not None and reference.available_range is not None:
+            yield f"{where} available_range", reference.available_range.start_time
+            yield f"{where} available_range", reference.available_range.duration
+        if isinstance(reference, otio.schema.ImageSequenceReference):
+            yield f"{where} media_reference", otio.opentime.RationalTime(reference.start_frame, reference.rate)
 
 
 def write_timeline(timeline: otio.schema.Timeline, path: Path, *, adapter: str = "otio_json") -> Path:

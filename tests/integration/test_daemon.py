@@ -14,8 +14,6 @@ import random
 import shutil
 import signal
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +23,7 @@ import pytest
 from rvm_render.api.client import ApiError, RvmRenderClient
 from rvm_render.cli.main import main
 from support.daemon import TOKEN, DaemonProcess, free_port, running_daemon, wait_for, write_config
+from support.daemon import raw_request as _raw
 from support.frames import exr_alphas, short_clip
 
 CLIP_FRAMES = 8
@@ -97,8 +96,8 @@ def test_bad_files_fail_with_a_reason_and_the_daemon_keeps_serving(
 ) -> None:
     media = _media(node)
     (media / "incoming" / "corrupt.mp4").write_bytes(random.Random(7).randbytes(100_000))
-    (media / "incoming" / "notes.txt").write_text("not a video\n")
-    for name in ("corrupt.mp4", "notes.txt"):
+    (media / "incoming" / "notes.mov").write_text("not a video\n")
+    for name in ("corrupt.mp4", "notes.mov"):
         (job,) = wait_for(lambda name=name: _jobs_for(node, name), 30, f"{name} to be taken")
         job = node.client.wait(job["id"], poll_s=0.2, timeout_s=60)
         assert job["state"] == "failed" and job["error"] and "\n" not in job["error"], job
@@ -128,16 +127,6 @@ def test_a_dropped_timeline_yields_its_rvm_otio(node: DaemonProcess, small_clip:
     assert [t.name for t in result.tracks] == ["V1", "V1 RVM Matte"]
     (matte,) = result.tracks[1].find_clips()
     assert Path(matte.media_reference.target_url).is_file()
-
-
-def _raw(daemon: DaemonProcess, method: str, path: str, body: bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, dict]:  # fmt: skip
-    request = urllib.request.Request(daemon.client.url + path, data=body, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"null")
 
 
 def _declares_a_huge_body(daemon: DaemonProcess) -> int:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,7 @@ import yaml
 from rvm_render.api.client import ApiError, RvmRenderClient
 from support.cli import installed_rvm_render
 
-__all__ = ["TOKEN", "free_port", "write_config", "DaemonProcess", "running_daemon", "wait_for"]
+__all__ = ["TOKEN", "free_port", "write_config", "DaemonProcess", "running_daemon", "wait_for", "raw_request"]
 
 TOKEN = "test-token-0123456789"
 
@@ -64,15 +67,18 @@ def wait_for(condition: Any, timeout_s: float, what: str, poll_s: float = 0.2) -
 
 
 class DaemonProcess:
-    """``rvm-render daemon --config CONFIG`` as a child process, with a client for its API."""
+    """``rvm-render daemon --config CONFIG`` as a child process, with a client for its API.
 
-    def __init__(self, config: Path, port: int) -> None:
+    ``prefix``: a command the daemon runs under (``unshare -m sh -c ...``), which ends by exec-ing it.
+    """
+
+    def __init__(self, config: Path, port: int, prefix: Sequence[str] = ()) -> None:
         self.config = config
         self.client = RvmRenderClient(f"http://127.0.0.1:{port}", TOKEN, timeout_s=10)
         self.log = config.parent / f"daemon-{port}.stderr"
         with self.log.open("ab") as stderr:
             self.process = subprocess.Popen(
-                [str(installed_rvm_render()), "daemon", "--config", str(config)],
+                [*prefix, str(installed_rvm_render()), "daemon", "--config", str(config)],
                 stdout=subprocess.DEVNULL, stderr=stderr, env=os.environ.copy(), start_new_session=True,
             )  # fmt: skip
         wait_for(self._up, 180, "the daemon to answer /health")
@@ -111,9 +117,24 @@ class DaemonProcess:
         return self.process.wait(timeout=timeout_s)
 
 
+def raw_request(daemon: DaemonProcess, method: str, path: str, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict]:  # fmt: skip
+    """(status, JSON body) of one request, whatever the status; a body that is not JSON as ``{"text": ...}``."""
+    request = urllib.request.Request(daemon.client.url + path, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            status, text = response.status, response.read()
+    except urllib.error.HTTPError as err:
+        status, text = err.code, err.read()
+    try:
+        return status, json.loads(text or b"null")
+    except ValueError:
+        return status, {"text": text.decode(errors="replace")}
+
+
 @contextmanager
-def running_daemon(config: Path, port: int) -> Iterator[DaemonProcess]:
-    daemon = DaemonProcess(config, port)
+def running_daemon(config: Path, port: int, prefix: Sequence[str] = ()) -> Iterator[DaemonProcess]:
+    daemon = DaemonProcess(config, port, prefix)
     try:
         yield daemon
     finally:

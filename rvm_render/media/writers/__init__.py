@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from rvm_render.lazy import lazy_attributes
 
 if TYPE_CHECKING:
-    from rvm_render.media.writers.background import Background, parse_background
+    from rvm_render.media.writers.background import Background, is_colour, parse_background
     from rvm_render.media.writers.formats import OutputFormat, output_path
     from rvm_render.media.writers.opener import open_writer
     from rvm_render.media.writers.output import MatteWriter, WrittenOutput
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __getattr__ = lazy_attributes(__name__, {
     "Background": "rvm_render.media.writers.background",
     "parse_background": "rvm_render.media.writers.background",
+    "is_colour": "rvm_render.media.writers.background",
     "OutputFormat": "rvm_render.media.writers.formats",
     "output_path": "rvm_render.media.writers.formats",
     "open_writer": "rvm_render.media.writers.opener",
@@ -41,6 +42,7 @@ __all__ = [
     "OutputFormat",
     "Background",
     "parse_background",
+    "is_colour",
     "MatteWriter",
     "WrittenOutput",
     "open_writer",

@@ -10,7 +10,7 @@ from typing import Final, Literal
 
 from rvm_render.errors import ConfigError
 
-__all__ = ["Background", "parse_background", "COLOUR_NAMES"]
+__all__ = ["Background", "parse_background", "is_colour", "COLOUR_NAMES"]
 
 #: Named colours (R'G'B' 0..1); greens and blues are the usual keying references.
 COLOUR_NAMES: Final[dict[str, tuple[float, float, float]]] = {
@@ -34,6 +34,15 @@ class Background:
     kind: Literal["colour", "image", "video"]
     colour: tuple[float, float, float] = (0.0, 0.0, 0.0)
     path: Path | None = None
+
+
+def is_colour(text: str) -> bool:
+    """Whether ``text`` reads as a colour (a name, ``#rgb``, ``#rrggbb``) without looking at any file.
+
+    A caller that limits which files may be read checks every other background as a path first.
+    """
+    value = text.strip()
+    return value.lower() in COLOUR_NAMES or (value.startswith("#") and _HEX_RE.match(value) is not None)
 
 
 def parse_background(text: str, setting: str = "--background") -> Background:

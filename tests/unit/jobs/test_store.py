@@ -56,6 +56,7 @@ def test_a_schema_1_store_is_migrated_and_keeps_its_jobs(tmp_path: Path) -> None
     store = JobStore(path)
     (old,) = store.jobs()
     assert (old.input, old.frames, old.frame_range, old.state) == ("/media/take.mov", "", None, JobState.QUEUED)
+    assert old.crashes == 0
     ranged, created = store.add(JobKind.CLIP, "/media/take.mov", "f1", {}, "/media/out", frames="10-19")
     assert created and ranged.frame_range == (10, 19)
     assert store.add(JobKind.CLIP, "/media/take.mov", "f1", {}, "/media/out") == (old, False)
