@@ -2,8 +2,9 @@
 
 :meth:`Daemon.run` reads as the node's life: open the job store (jobs a crash left running are
 queued again to resume), load the engine once, start the render loop, watch the folders (a
-start-up scan takes what was dropped while the node was down), serve the API, then wait for
-SIGTERM or SIGINT, whose handlers only set a flag. Stopping stops taking jobs, interrupts the
+start-up scan takes what was dropped while the node was down; a folder another live daemon owns
+is refused, see :mod:`~rvm_render.daemon.folder_claims`), serve the API, then wait for SIGTERM or
+SIGINT, whose handlers only set a flag. Stopping stops taking jobs, interrupts the
 running one (queued again, resumes at the next start) and leaves the store consistent.
 """
 
@@ -27,6 +28,7 @@ from rvm_render import __version__
 from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
 from rvm_render.daemon.config import DaemonConfig, Preset, WatchFolder
+from rvm_render.daemon.folder_claims import FolderClaims
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
@@ -92,7 +94,9 @@ class Daemon:
         self.store: JobStore
         self.token = ""
         self._runner: JobRunner | None = None
-        self._hot: HotFolders | None = None
+        self._hot: dict[Path, HotFolders] = {}
+        """The watched folders (those this daemon owns), by path."""
+        self._claims = FolderClaims(config.state_dir, config.claim_timeout_seconds)
         self._stop = threading.Event()
         self._probe_failures: set[Path] = set()
         self._thumbnails: OrderedDict[tuple[str, int, int], bytes] = OrderedDict()
@@ -124,8 +128,7 @@ class Daemon:
         previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self._runner.start()
-            self._hot = HotFolders(config.watch, config.settle_seconds, self._on_ready)
-            self._hot.start()
+            self._watch_unclaimed_folders()
             api = threading.Thread(target=server.run, name="rvm-api", daemon=True)
             api.start()
             while not server.started and api.is_alive():
@@ -136,12 +139,16 @@ class Daemon:
             log.info("rvm-render daemon %s: http://%s:%d/ (token: %s), state in %s", __version__, config.api.host,
                      config.api.port, token_source, config.state_dir)  # fmt: skip
             while not self._stop.is_set():
-                self._hot.tick()
+                for hot in self._hot.values():
+                    hot.tick()
+                self._claims.renew()
+                self._watch_unclaimed_folders()
                 self._stop.wait(TICK_S)
             log.info("stopping: no new jobs; the running one is interrupted and resumes at the next start")
         finally:
-            if self._hot is not None:
-                self._hot.stop()
+            for hot in self._hot.values():
+                hot.stop()
+            self._claims.release()
             self._runner.stop(STOP_TIMEOUT_S)
             server.should_exit = True
             self.store.close()
@@ -153,14 +160,23 @@ class Daemon:
 
     # --- hot folders ---------------------------------------------------------------------
 
+    def _watch_unclaimed_folders(self) -> None:
+        """Watch each watch folder this daemon can claim and does not watch yet (at start, and on a takeover)."""
+        for folder in self.config.watch:
+            if folder.path not in self._hot and self._claims.due(folder.path) and self._claims.claim(folder.path):
+                self._hot[folder.path] = HotFolders([folder], self.config.settle_seconds, self._on_ready)
+                self._hot[folder.path].start()
+
     def _on_ready(self, folder: WatchFolder, entry: Path) -> None:
         """A watch-folder entry is complete: queue it (once it also reads as media or a timeline)."""
+        if not self._claims.owns(folder.path):
+            return  # taken over by another daemon
         try:
             source = self._source_of(folder, entry)
         except (RvmRenderError, OSError) as err:
-            if entry not in self._probe_failures and self._hot is not None:
+            if entry not in self._probe_failures:
                 self._probe_failures.add(entry)  # maybe still arriving: one more settle period
-                self._hot.recheck(folder, entry)
+                self._hot[folder.path].recheck(folder, entry)
                 return
             source = entry  # it fails as a job, with its reason in the store and in .error.txt
             log.warning("'%s' does not read as %s (%s); queued to fail with that reason",
