@@ -35,6 +35,7 @@ from rvm_render.daemon.watcher import HotFolders
 from rvm_render.engine import EngineOptions, open_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, MediaError, RvmRenderError
+from rvm_render.jobs.ray_executor import join_ray, leave_ray
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
 from rvm_render.media.probe import IMAGE_EXTENSIONS, probe
 from rvm_render.media.thumbnail import matte_thumbnail_png
@@ -125,6 +126,7 @@ class Daemon:
         self._runner = JobRunner(self.store, matter, config, self.roots, weights)
         server = uvicorn.Server(uvicorn.Config(create_app(self), host=config.api.host, port=config.api.port,
                                                log_level="warning", lifespan="off", access_log=False))  # fmt: skip
+        in_ray = config.executor == "ray" and join_ray(config.address, logging.INFO)  # before our signal handlers
         previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self._runner.start()
@@ -152,6 +154,8 @@ class Daemon:
             self._runner.stop(STOP_TIMEOUT_S)
             server.should_exit = True
             self.store.close()
+            if in_ray:
+                leave_ray()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             logging.getLogger().removeHandler(file_log)

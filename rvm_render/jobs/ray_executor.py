@@ -34,7 +34,7 @@ from rvm_render.jobs.runner import render_segment
 from rvm_render.jobs.scheduler import Chain, MatterSpec, RenderedSegment, pending_chains, segment_error
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
-__all__ = ["RayActorSpec", "ray_actor_specs", "run_segments_on_ray"]
+__all__ = ["RayActorSpec", "join_ray", "leave_ray", "ray_actor_specs", "run_segments_on_ray"]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,35 @@ def _import_ray() -> Any:
     except ImportError as err:
         raise ConfigError("--executor ray needs Ray; pip install 'rvm-render[ray]'") from err
     return ray
+
+
+def join_ray(address: str | None, log_level: int) -> bool:
+    """Start a local Ray instance or join the cluster at ``address``, unless this process is already in one.
+
+    A long-running process (the daemon) joins once, from its main thread, before it installs its own
+    signal handlers: Ray's start-up replaces the process's SIGTERM handling.
+
+    Returns:
+        True when this call started or joined Ray (the caller leaves it with :func:`leave_ray`).
+
+    Raises:
+        ConfigError: Ray is not installed.
+        JobError: the Ray cluster cannot be reached.
+    """
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level=log_level)
+    except (ConnectionError, ValueError) as err:
+        raise JobError(f"cannot start or join Ray at {address or 'a new local instance'}: {err}; "
+                       f"check --address (e.g. auto, or ray://HEAD:10001)") from err
+    return True
+
+
+def leave_ray() -> None:
+    """Leave Ray (a local instance this process started stops)."""
+    _import_ray().shutdown()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +174,7 @@ def run_segments_on_ray(
         log.info("every segment is already done")
         return []
     level = logging.getLogger().getEffectiveLevel() if log_level is None else log_level
-    owned = not ray.is_initialized()
-    if owned:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level=level)
-        except (ConnectionError, ValueError) as err:
-            raise JobError(f"cannot start or join Ray at {address or 'a new local instance'}: {err}; "
-                           f"check --address (e.g. auto, or ray://HEAD:10001)") from err
+    owned = join_ray(address, level)
     try:
         node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")), default=0)
         actor_specs = ray_actor_specs(ray.cluster_resources(), workers, spec.options.device,
@@ -166,7 +189,7 @@ def run_segments_on_ray(
         return _dispatch(ray, actors, actor_specs, chains, opened, on_progress)
     finally:
         if owned:
-            ray.shutdown()
+            leave_ray()
 
 
 def _dispatch(
