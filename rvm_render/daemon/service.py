@@ -32,7 +32,7 @@ from rvm_render.daemon.folder_claims import FolderClaims
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
-from rvm_render.engine import EngineOptions, open_matter
+from rvm_render.engine import EngineOptions, open_matter, open_planning_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import ConfigError, MediaError, RvmRenderError
 from rvm_render.jobs.ray_executor import join_ray, leave_ray
@@ -122,7 +122,9 @@ class Daemon:
         for job_id in self.store.requeue_interrupted():
             log.warning("job %d was interrupted (crash or kill); queued again, it resumes", job_id)
         weights = config.weights if config.weights is not None else resolve_weights_path(None)
-        matter = open_matter(weights, EngineOptions(device=config.device, downsample_ratio="auto"))
+        options = EngineOptions(device=config.device, downsample_ratio="auto")
+        # over Ray the actors hold the model; this process only plans the jobs' segments
+        matter = (open_planning_matter if config.executor == "ray" else open_matter)(weights, options)
         self._runner = JobRunner(self.store, matter, config, self.roots, weights)
         server = uvicorn.Server(uvicorn.Config(create_app(self), host=config.api.host, port=config.api.port,
                                                log_level="warning", lifespan="off", access_log=False))  # fmt: skip

@@ -11,10 +11,12 @@ from rvm_render.engine.matter import (
     EngineOptions,
     MatteBatch,
     Matter,
+    PlanningMatter,
     auto_downsample_ratio,
     auto_step_threads,
     load_model,
     open_matter,
+    open_planning_matter,
     preferred_batch_frames,
 )
 from rvm_render.engine.state import RecurrentState
@@ -25,6 +27,7 @@ __all__ = [
     "EngineOptions",
     "Matter",
     "MatteBatch",
+    "PlanningMatter",
     "RecurrentState",
     "LoadedWeights",
     "auto_downsample_ratio",
@@ -32,6 +35,7 @@ __all__ = [
     "fused_for_inference",
     "load_model",
     "open_matter",
+    "open_planning_matter",
     "preferred_batch_frames",
     "read_weights",
     "resolve_weights_path",

@@ -38,6 +38,9 @@ __all__ = ["RayActorSpec", "join_ray", "leave_ray", "ray_actor_specs", "run_segm
 
 log = logging.getLogger(__name__)
 
+#: While segments run, progress is reported at least this often (the daemon's cancel is checked then).
+REPORT_EVERY_S = 1.0
+
 
 def _import_ray() -> Any:
     try:
@@ -201,7 +204,8 @@ def _dispatch(
     on_progress: ProgressCallback | None,
 ) -> list[RenderedSegment]:
     """Feed chains to actors, one segment call at a time; collect done records in order."""
-    frames_total = sum(wd.plan.segment(i).frames for wd in opened for i in wd.pending_segments())
+    frames_total = sum(segment.frames for wd in opened for segment in wd.plan.segments)
+    frames_resumed = frames_total - sum(wd.plan.segment(i).frames for wd in opened for i in wd.pending_segments())
     by_path = {str(wd.path): wd for wd in opened}
     input_path = Path(opened[0].plan.fingerprint.input.path)
     started = time.perf_counter()
@@ -209,8 +213,13 @@ def _dispatch(
     chain_of: dict[int, Chain] = {}
     in_flight: dict[Any, tuple[int, str, int]] = {}
     rendered: list[RenderedSegment] = []
-    frames_done = 0
+    frames_done = frames_resumed  # finished by an earlier run: done, but not this run's speed
     failure: RvmRenderError | None = None
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(ProgressEvent(input_path, min(frames_done, frames_total), frames_total,
+                                      time.perf_counter() - started, frames_resumed))
 
     def submit(actor: int) -> None:
         if not remaining.get(actor):
@@ -226,7 +235,10 @@ def _dispatch(
         for actor in range(len(actors)):
             submit(actor)
         while in_flight:
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=REPORT_EVERY_S)
+            if not ready:
+                report()  # between segments too, so a caller that stops the render (cancel) is heard at once
+                continue
             actor, work_dir, index = in_flight.pop(ready[0])
             try:
                 record = ray.get(ready[0])
@@ -241,9 +253,7 @@ def _dispatch(
                 continue
             rendered.append(RenderedSegment(Path(work_dir), actor, record))
             frames_done += by_path[work_dir].plan.segment(index).frames
-            if on_progress is not None:
-                on_progress(ProgressEvent(input_path, min(frames_done, frames_total), frames_total,
-                                          time.perf_counter() - started))
+            report()
             if failure is None:
                 submit(actor)
     except KeyboardInterrupt:

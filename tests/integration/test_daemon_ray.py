@@ -7,12 +7,15 @@ Ray's files go to a short private temp folder (its socket paths must stay short)
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import numpy as np
 import pytest
 import yaml
 
-from support.daemon import free_port, running_daemon, wait_for, write_config
+from support.daemon import DaemonProcess, free_port, running_daemon, wait_for, write_config
 from support.frames import exr_alphas, short_clip
 
 FRAMES = 24
@@ -29,9 +32,18 @@ RVM_RENDER = Path(sys.executable).parent / "rvm-render"
 
 @pytest.fixture
 def ray_tmpdir(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A private RAY_TMPDIR; afterwards, the processes of the Ray instances it held are ended (a daemon killed
+    with -9 leaves its local Ray instance's agents behind)."""
     folder = Path(tempfile.mkdtemp(prefix="rvr", dir="/tmp"))
     monkeypatch.setenv("RAY_TMPDIR", str(folder))
     yield folder
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            ours = any(os.readlink(fd).startswith(str(folder)) for fd in (process / "fd").iterdir())
+        except OSError:
+            continue
+        if ours and int(process.name) != os.getpid():
+            os.kill(int(process.name), signal.SIGKILL)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -54,8 +66,12 @@ def test_kill_9_during_a_ray_job_resumes_with_the_mattes_of_an_uninterrupted_ren
     finished_before = {p.name for p in work.glob("segment-*.done.json")}
     with running_daemon(config, port) as daemon:
         done = daemon.wait_done(job["id"], 600)
+        assert (done["frames_done"], done["frames_total"]) == (FRAMES, FRAMES)
         log = (tmp_path / "state" / "daemon.log").read_text()
-        assert "rendering" in log and "Ray actor(s): cpu, 1 CPU; cpu, 1 CPU" in log
+        assert "Ray actor(s): cpu, 1 CPU; cpu, 1 CPU" in log
+        assert "(to plan with; no network here)" in log and ", sha256 " in log
+        assert not re.search(r"weights '[^']*': RVM mobilenetv3, \w+, sha256", log), "the head opened a model"
+        _cancel_and_retry(daemon, clip, tmp_path)
         assert daemon.stop(timeout_s=60) == 0
     assert finished_before and len(finished_before) < FRAMES // 8, "killed mid-job, resumed from its checkpoints"
 
@@ -66,3 +82,17 @@ def test_kill_9_during_a_ray_job_resumes_with_the_mattes_of_an_uninterrupted_ren
     pattern = Path(next(p for p in done["outputs"] if p.endswith(".exr")))
     np.testing.assert_array_equal(exr_alphas(pattern, range(FRAMES)),
                                   exr_alphas(reference / "take_matte.%06d.exr", range(FRAMES)))  # fmt: skip
+
+
+def _cancel_and_retry(daemon: DaemonProcess, clip: Path, tmp_path: Path) -> None:
+    """Cancel stops the actors' segments at once (nothing half-written in the output), retry finishes the job."""
+    longer = short_clip(clip, tmp_path / "media" / "longer.mp4", FRAMES)
+    job = daemon.client.submit(str(longer), output_dir=str(tmp_path / "media" / "cancelled"))
+    wait_for(lambda: daemon.job(job["id"])["state"] == "running", 60, "the second job to start")
+    assert daemon.client.cancel(job["id"])["state"] == "cancelled"
+    time.sleep(3)
+    assert daemon.job(job["id"])["state"] == "cancelled"
+    assert list((tmp_path / "media" / "cancelled").iterdir()) == [], "nothing half-written stays"
+    daemon.client.retry(job["id"])
+    done = daemon.wait_done(job["id"], 600)
+    assert json.loads(Path(done["outputs"][0]).read_text())["frames"] == FRAMES
