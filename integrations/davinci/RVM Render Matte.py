@@ -37,8 +37,8 @@ def run():
     try:
         from rvm_render_davinci.resolve_matte import Settings, main
     except ImportError as err:
-        print("RVM Render: error: {} (install the plug-in with `python -m rvm_render.integrations install resolve`, "
-              "or link the checkout's integrations/davinci files into Fusion/Scripts/Utility)".format(err))
+        print(f"RVM Render: error: {err} (install the plug-in with `python -m rvm_render.integrations install "
+              "resolve`, or link the checkout's integrations/davinci files into Fusion/Scripts/Utility)")
         return 1
 
     resolve = _resolve()

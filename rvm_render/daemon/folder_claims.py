@@ -89,7 +89,8 @@ class FolderClaims:
             return False
         if current and not current.same_node(self._identity):
             log.warning("watch folder %s: taking it over from the daemon on %s, whose heartbeat is %.0f s old, "
-                        "older than claim_timeout_seconds (%.0f s)", folder, current.describe(), age_s, self.timeout_s)  # fmt: skip
+                        "older than claim_timeout_seconds (%.0f s)",
+                        folder, current.describe(), age_s, self.timeout_s)  # fmt: skip
         claim = Claim(**{**asdict(self._identity), "since": now, "heartbeat": now})
         _write(folder, claim)
         self._own[folder] = claim

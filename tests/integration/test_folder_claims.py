@@ -50,7 +50,8 @@ def test_the_second_daemon_refuses_an_owned_watch_folder_and_takes_over_a_dead_o
         owner.process.wait(timeout=30)
         takeover = wait_for(lambda: [line for line in second.log.read_text().splitlines() if "taking it over" in line
                                      and str(incoming) in line], CLAIM_TIMEOUT_S * 4, "the takeover")  # fmt: skip
-        assert f"(pid {owner.process.pid}, " in takeover[0] and f"claim_timeout_seconds ({CLAIM_TIMEOUT_S} s)" in takeover[0]
+        assert f"(pid {owner.process.pid}, " in takeover[0]
+        assert f"claim_timeout_seconds ({CLAIM_TIMEOUT_S} s)" in takeover[0]
         short_clip(clips_dir / "05_default_juggle.mp4", incoming / "second.mp4", 3)
         (job,) = wait_for(lambda: [j for j in second.jobs() if j["input"].endswith("second.mp4")], 60, "second.mp4")
         second.wait_done(job["id"], 180)

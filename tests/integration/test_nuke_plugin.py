@@ -357,7 +357,8 @@ runpy.run_path({str(folder / "menu.py")!r})
 loaded = {{name: getattr(sys.modules[name], "__file__", None) for name in set(sys.modules) - before}}
 print(json.dumps({{"loaded": loaded, "menus": {{k: sorted(m.items) for k, m in host.menus.items()}}}}))
 """
-    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe_script], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe_script], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     ours = {name: path for name, path in report["loaded"].items() if name.split(".")[0].startswith("rvm_render")}

@@ -115,7 +115,8 @@ def test_install_writes_exactly_the_plugin_files(tmp_path: Path) -> None:
     script = sources.pop("RVM Render Matte.py").read_text()
     assert set(written) == set(sources) | vendored
     assert all(written[name].read_bytes() == path.read_bytes() for name, path in sources.items())
-    assert resolve.entry.read_text() == script.replace("SUPPORT_DIR = None", f"SUPPORT_DIR = {str(resolve.support_dir)!r}")
+    support_line = f"SUPPORT_DIR = {str(resolve.support_dir)!r}"
+    assert resolve.entry.read_text() == script.replace("SUPPORT_DIR = None", support_line)
 
 
 def test_clean_install_mattes_with_no_set_up(

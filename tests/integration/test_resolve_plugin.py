@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from fakes.resolve import FakeBmd, FakeResolve, ResolveApiMisuse, make_resolve
-from rvm_render_davinci.resolve_matte import ALPHA_MODE_HINT, MATTE_BIN, Settings, main
 from rvm_render.integrations.install import install, resolve_scripts_dir
+from rvm_render_davinci.resolve_matte import ALPHA_MODE_HINT, MATTE_BIN, Settings, main
 from support.daemon import TOKEN, DaemonProcess, free_port
 
 RATE = Fraction(24000, 1001)

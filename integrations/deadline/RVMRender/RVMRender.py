@@ -38,7 +38,7 @@ def CleanupDeadlinePlugin(deadlinePlugin):  # noqa: N802, N803
 
 class RVMRenderPlugin(DeadlinePlugin):
     def __init__(self):
-        if sys.version_info.major == 3:
+        if sys.version_info.major == 3:  # noqa: UP036 (Deadline's documented plug-in constructor)
             super().__init__()
         self.InitializeProcessCallback += self.InitializeProcess
         self.RenderExecutableCallback += self.RenderExecutable
@@ -77,13 +77,13 @@ class RVMRenderPlugin(DeadlinePlugin):
         elif command == "assemble":
             words = ["assemble", _quoted(work_dir)]
         else:
-            self.FailRender("plug-in info Command={!r}: expected segment or assemble (export the job again with "
-                            "rvm-render farm export --format deadline)".format(command))
+            self.FailRender(f"plug-in info Command={command!r}: expected segment or assemble (export the job "
+                            "again with rvm-render farm export --format deadline)")
         return " ".join(words + ([extra] if extra else []))
 
     def HandleProgress(self):  # noqa: N802
         self.SetProgress(float(self.GetRegexMatch(1)))
-        self.SetStatusMessage("{}/{} frames".format(self.GetRegexMatch(2), self.GetRegexMatch(3)))
+        self.SetStatusMessage(f"{self.GetRegexMatch(2)}/{self.GetRegexMatch(3)} frames")
 
     def HandleError(self):  # noqa: N802
         message = self.GetRegexMatch(1)
@@ -95,4 +95,4 @@ class RVMRenderPlugin(DeadlinePlugin):
 
 def _quoted(path):
     """A path as one argument of the command line Deadline splits (quotes around spaces)."""
-    return '"{}"'.format(path) if re.search(r"\s", path) else path
+    return f'"{path}"' if re.search(r"\s", path) else path
