@@ -8,7 +8,10 @@ that work dir a job with one task per segment, each running
 - ``openjd``: an Open Job Description template (``job.openjd.json``; the format of AWS
   Deadline Cloud), validated with openjd-model (:mod:`rvm_render.jobs.farm.openjd`);
 - ``opencue``: an OpenCue job spec built with PyOutline (``job.opencue.xml``)
-  (:mod:`rvm_render.jobs.farm.opencue`).
+  (:mod:`rvm_render.jobs.farm.opencue`);
+- ``deadline``: Thinkbox Deadline 10 job and plug-in info files (``deadline/``), one job per wave
+  and one that assembles, for the ``RVMRender`` plug-in (:mod:`rvm_render.jobs.farm.deadline`).
+  ``farm submit`` runs the ``deadlinecommand`` line that submits them.
 
 Render hosts must see the input, the output folder and the work dir at the same paths as
 this machine (or the farm's path mapping must translate them); the weights are recorded by
@@ -20,11 +23,13 @@ from __future__ import annotations
 import argparse
 import logging
 import shlex
+import shutil
+import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rvm_render.cli.options import add_render_options, engine_options_from, parse_frame_count, render_settings_from
-from rvm_render.errors import ConfigError
+from rvm_render.errors import ConfigError, RvmRenderError
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PLAN_MODES, PREROLL_FRAMES, SegmentPolicy
 
 if TYPE_CHECKING:
@@ -33,9 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FARM_FORMATS", "OPENCUE_FILE", "add_parser", "run_export"]
+__all__ = ["FARM_FORMATS", "OPENCUE_FILE", "add_parser", "run_export", "run_submit"]
 
-FARM_FORMATS = ("openjd", "opencue")
+FARM_FORMATS = ("openjd", "opencue", "deadline")
 OPENCUE_FILE = "job.opencue.xml"
 """File name of the OpenCue job spec inside the work dir."""
 
@@ -43,7 +48,7 @@ OPENCUE_FILE = "job.opencue.xml"
 def add_parser(commands: argparse._SubParsersAction) -> None:
     farm = commands.add_parser(
         "farm",
-        help="export a clip as a render-farm job (Open Job Description, OpenCue)",
+        help="export a clip as a render-farm job (Open Job Description, OpenCue, Deadline 10)",
         description="Render-farm jobs: one task per segment, then one that assembles the deliverables.",
     )
     actions = farm.add_subparsers(dest="farm_command", metavar="ACTION", required=True)
@@ -54,7 +59,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         description=(
             "Plan INPUT into segments in a work dir (default OUTDIR/.rvm-work/<stem>) and write a job\n"
             "there: --format openjd writes job.openjd.json (Open Job Description, AWS Deadline Cloud),\n"
-            "--format opencue writes job.opencue.xml (OpenCue, built with PyOutline). Every task runs\n"
+            "--format opencue writes job.opencue.xml (OpenCue, built with PyOutline), --format deadline\n"
+            "writes deadline/*.job (Deadline 10, plug-in RVMRender: integrations/deadline). Every task runs\n"
             "'rvm-render segment WORKDIR --index K'; a last task runs 'rvm-render assemble WORKDIR'.\n"
             "Render hosts need the input, OUTDIR and the work dir at the same paths as this machine."
         ),
@@ -69,6 +75,20 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
             "  rvm-render farm export interview.mov -o /show/mattes --format opencue --show demo --shot sh010"
         ),
     )
+    _add_export_arguments(parser)
+    parser.set_defaults(run=run_export)
+    submit = actions.add_parser(
+        "submit",
+        help="export INPUT as a Deadline 10 job and submit it with deadlinecommand",
+        description=(
+            "farm export, then run the deadlinecommand line it prints (Deadline's bin folder must be on PATH)."
+        ),
+    )
+    _add_export_arguments(submit)
+    submit.set_defaults(run=run_submit)
+
+
+def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", type=Path, metavar="INPUT", help="clip to matte")
     parser.add_argument(
         "-o",
@@ -83,7 +103,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         dest="farm_format",
         choices=FARM_FORMATS,
         required=True,
-        help="job format: openjd (Deadline Cloud, openjd run) or opencue",
+        help="job format: openjd (Deadline Cloud, openjd run), opencue or deadline (Deadline 10)",
     )
     plan = parser.add_argument_group("segments")
     plan.add_argument(
@@ -135,7 +155,6 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     job.add_argument("--shot", default=None, help="OpenCue shot")
     job.add_argument("--user", default=None, help="OpenCue user")
     job.add_argument("--service", default=None, help="OpenCue service of the layers")
-    parser.set_defaults(run=run_export)
 
 
 def _planning_matter(args: argparse.Namespace, weights: Path) -> Matter:
@@ -160,8 +179,41 @@ def _opencue_job_name(name: str | None) -> str | None:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    _export(args)
+    return 0
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    """``farm submit``: export, then submit with ``deadlinecommand`` (Deadline 10 only).
+
+    Raises:
+        ConfigError: another format than deadline.
+        RvmRenderError: ``deadlinecommand`` is not on PATH, or it refused the jobs.
+    """
+    if args.farm_format != "deadline":
+        raise ConfigError(f"farm submit: --format {args.farm_format} is submitted with its own tools (see the line "
+                          "farm export prints); farm submit sends Deadline 10 jobs: --format deadline")  # fmt: skip
+    from rvm_render.jobs.farm.deadline import DEADLINECOMMAND  # loaded when it runs: --help starts at once
+
+    command = _export(args)
+    deadlinecommand = shutil.which(DEADLINECOMMAND)
+    if deadlinecommand is None:
+        raise RvmRenderError("farm submit: deadlinecommand is not on PATH, so the jobs were written but not "
+                             "submitted; add the Deadline 10 client's bin folder (e.g. /opt/Thinkbox/Deadline10/bin) "
+                             "to PATH, or run the printed deadlinecommand line where it is")  # fmt: skip
+    result = subprocess.run([deadlinecommand, *command[1:]], capture_output=True, text=True)
+    print(result.stdout, end="")
+    if result.returncode != 0 or "Result=Success" not in result.stdout:
+        reason = (result.stderr or result.stdout).strip().splitlines() or [f"exit code {result.returncode}"]
+        raise RvmRenderError(f"farm submit: deadlinecommand refused the jobs: {reason[-1]}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> list[str]:
+    """Plan the clip, write the job; returns the ``deadlinecommand`` line for --format deadline (else [])."""
     from rvm_render.engine.weights import resolve_weights_path  # loaded when it runs: --help starts at once
     from rvm_render.jobs.assemble import check_outputs_free
+    from rvm_render.jobs.farm.deadline import JOBS_FOLDER, deadline_jobs, submit_command, write_deadline_jobs
     from rvm_render.jobs.farm.opencue import opencue_job_spec, opencue_outline
     from rvm_render.jobs.farm.openjd import (
         TEMPLATE_FILE,
@@ -194,7 +246,15 @@ def run_export(args: argparse.Namespace) -> int:
     )
     check_outputs_free(work, overwrite=args.overwrite)
     assemble_args = ["--overwrite"] if args.overwrite else []
-    if args.farm_format == "openjd":
+    command: list[str] = []
+    if args.farm_format == "deadline":
+        jobs = deadline_jobs(work.plan, str(work.path), str(request.output_dir), name=args.name,
+                             executable=args.executable, assemble_args=assemble_args)  # fmt: skip
+        files = write_deadline_jobs(jobs, work.path / JOBS_FOLDER)
+        path = work.path / JOBS_FOLDER
+        command = submit_command(files)
+        how = f"submit it:        {shlex.join(command)}"
+    elif args.farm_format == "openjd":
         template = openjd_template(
             work.plan,
             job_name=args.name,
@@ -227,7 +287,7 @@ def run_export(args: argparse.Namespace) -> int:
         how = f'submit it:        python -c "import opencue; opencue.api.launchSpec(open({str(path)!r}).read())"'
     if not args.quiet:
         _print_summary(work, path, how)
-    return 0
+    return command
 
 
 def _print_summary(work: WorkDir, path: Path, how: str) -> None:

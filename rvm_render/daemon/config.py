@@ -116,6 +116,8 @@ class DaemonConfig:
     media_roots: tuple[Path, ...]
     watch: tuple[WatchFolder, ...] = ()
     settle_seconds: float = 2.0
+    claim_timeout_seconds: float = 60.0
+    """A watch folder's owner whose heartbeat is older than this is taken over (see daemon/folder_claims.py)."""
     weights: Path | None = None
     device: str = "auto"
     workers: int | None = None
@@ -147,7 +149,7 @@ class DaemonConfig:
 
 TOP_KEYS = frozenset({
     "weights", "state_dir", "media_roots", "watch", "settle_seconds", "device", "workers", "executor", "address",
-    "api", "memory_reserve_gib", "preset",
+    "api", "memory_reserve_gib", "preset", "claim_timeout_seconds",
 })  # fmt: skip
 WATCH_KEYS = frozenset({"path", "kind", "output", "poll", "priority"}) | PRESET_KEYS
 API_KEYS = frozenset({"host", "port", "token"})
@@ -291,6 +293,9 @@ def load_config(path: Path) -> DaemonConfig:
     settle = data.get("settle_seconds", 2.0)
     if isinstance(settle, bool) or not isinstance(settle, (int, float)) or not 0 <= settle < math.inf:
         raise ConfigError(f"settle_seconds: {settle!r} is not a number of seconds >= 0")
+    claim_timeout = data.get("claim_timeout_seconds", 60.0)
+    if isinstance(claim_timeout, bool) or not isinstance(claim_timeout, (int, float)) or not 0 < claim_timeout < 1e9:
+        raise ConfigError(f"claim_timeout_seconds: {claim_timeout!r} is not a number of seconds > 0")
     reserve = data.get("memory_reserve_gib", 1.0)
     if isinstance(reserve, bool) or not isinstance(reserve, (int, float)) or reserve < 0:
         raise ConfigError(f"memory_reserve_gib: {reserve!r} is not a number >= 0")
@@ -300,6 +305,7 @@ def load_config(path: Path) -> DaemonConfig:
         media_roots=roots,
         watch=watch,
         settle_seconds=float(settle),
+        claim_timeout_seconds=float(claim_timeout),
         weights=_optional(data, "weights", lambda v, w: _path(v, w, base), "", None),
         device=_typed(data.get("device") or "auto", str, "device", "auto, cpu, cuda or cuda:N"),
         workers=_optional(data, "workers", lambda v, w: _count(v, w, minimum=1), "", None),

@@ -2,8 +2,9 @@
 
 :meth:`Daemon.run` reads as the node's life: open the job store (jobs a crash left running are
 queued again to resume), load the engine once, start the render loop, watch the folders (a
-start-up scan takes what was dropped while the node was down), serve the API, then wait for
-SIGTERM or SIGINT, whose handlers only set a flag. Stopping stops taking jobs, interrupts the
+start-up scan takes what was dropped while the node was down; a folder another live daemon owns
+is refused, see :mod:`~rvm_render.daemon.folder_claims`), serve the API, then wait for SIGTERM or
+SIGINT, whose handlers only set a flag. Stopping stops taking jobs, interrupts the
 running one (queued again, resumes at the next start) and leaves the store consistent.
 """
 
@@ -27,6 +28,7 @@ from rvm_render import __version__
 from rvm_render.api.schemas import HealthOut, JobIn
 from rvm_render.api.server import create_app
 from rvm_render.daemon.config import TOKEN_FILE, DaemonConfig, Preset, WatchFolder
+from rvm_render.daemon.folder_claims import FolderClaims
 from rvm_render.daemon.instance_lock import claim_state_dir, listening_socket
 from rvm_render.daemon.intake import (
     TIMELINE_SUFFIXES,
@@ -39,7 +41,7 @@ from rvm_render.daemon.intake import (
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.daemon.runner import WATCH_SOURCE, JobRunner, submitted_timelines_dir, work_root_of
 from rvm_render.daemon.watcher import HotFolders
-from rvm_render.engine import EngineOptions, open_matter
+from rvm_render.engine import EngineOptions, open_matter, open_planning_matter
 from rvm_render.engine.weights import resolve_weights_path
 from rvm_render.errors import (
     ConfigError,
@@ -51,6 +53,7 @@ from rvm_render.errors import (
     RvmRenderError,
 )
 from rvm_render.jobs.earlier_render import outputs_whole
+from rvm_render.jobs.ray_executor import join_ray, leave_ray
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint, store_path
 from rvm_render.media.probe import IMAGE_EXTENSIONS
 from rvm_render.media.thumbnail import matte_thumbnail_png
@@ -121,7 +124,9 @@ class Daemon:
         self.store: JobStore
         self.token = ""
         self._runner: JobRunner | None = None
-        self._hot: HotFolders | None = None
+        self._hot: dict[Path, HotFolders] = {}
+        """The watched folders (those this daemon owns), by path."""
+        self._claims = FolderClaims(config.state_dir, config.claim_timeout_seconds)
         self._stop = threading.Event()
         self._probe_failures: dict[Path, str] = {}
         """Entries that did not read, with their content then: they fail once they stop changing."""
@@ -156,15 +161,17 @@ class Daemon:
             log.error("job %d failed: %s", job_id, self.store.get(job_id).error)
         preload_readers()
         weights = resolve_weights_path(config.weights, given_as=f"weights in {config.path}")
-        matter = open_matter(weights, EngineOptions(device=config.device, downsample_ratio="auto"))
+        options = EngineOptions(device=config.device, downsample_ratio="auto")
+        # over Ray the actors hold the model; this process only plans the jobs' segments
+        matter = (open_planning_matter if config.executor == "ray" else open_matter)(weights, options)
         self._runner = JobRunner(self.store, matter, config, self.roots, weights)
         server = uvicorn.Server(uvicorn.Config(create_app(self), host=config.api.host, port=config.api.port,
                                                log_level="warning", lifespan="off", access_log=False))  # fmt: skip
+        in_ray = config.executor == "ray" and join_ray(config.address, logging.INFO)  # before our signal handlers
         previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self._runner.start()
-            self._hot = HotFolders(config.watch, config.settle_seconds, self._on_ready)
-            self._hot.start()
+            self._watch_unclaimed_folders()
             api = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="rvm-api", daemon=True)
             api.start()
             while not server.started and api.is_alive():
@@ -175,15 +182,21 @@ class Daemon:
             log.info("rvm-render daemon %s: http://%s:%d/ (token: %s), state in %s", __version__, config.api.host,
                      config.api.port, token_source, config.state_dir)  # fmt: skip
             while not self._stop.is_set():
-                self._hot.tick()
+                for hot in self._hot.values():
+                    hot.tick()
+                self._claims.renew()
+                self._watch_unclaimed_folders()
                 self._stop.wait(TICK_S)
             log.info("stopping: no new jobs; the running one is interrupted and resumes at the next start")
         finally:
-            if self._hot is not None:
-                self._hot.stop()
+            for hot in self._hot.values():
+                hot.stop()
+            self._claims.release()
             self._runner.stop(STOP_TIMEOUT_S)
             server.should_exit = True
             self.store.close()
+            if in_ray:
+                leave_ray()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
             logging.getLogger().removeHandler(file_log)
@@ -194,8 +207,17 @@ class Daemon:
 
     # --- hot folders ---------------------------------------------------------------------
 
+    def _watch_unclaimed_folders(self) -> None:
+        """Watch each watch folder this daemon can claim and does not watch yet (at start, and on a takeover)."""
+        for folder in self.config.watch:
+            if folder.path not in self._hot and self._claims.due(folder.path) and self._claims.claim(folder.path):
+                self._hot[folder.path] = HotFolders([folder], self.config.settle_seconds, self._on_ready)
+                self._hot[folder.path].start()
+
     def _on_ready(self, folder: WatchFolder, entry: Path) -> None:
         """A watch-folder entry is complete: queue it (once it also reads as media or a timeline)."""
+        if not self._claims.owns(folder.path):
+            return  # taken over by another daemon
         refusal = watch_entry_refusal(folder.kind, entry, self.roots)
         if refusal is not None:
             log.warning("%s in %s ignored: %s", ascii(entry.name), folder.path, refusal)
@@ -207,9 +229,9 @@ class Daemon:
                 content = input_fingerprint(entry)
             except JobError:
                 content = "unreadable"
-            if self._probe_failures.get(entry) != content and self._hot is not None:
+            if self._probe_failures.get(entry) != content and folder.path in self._hot:
                 self._probe_failures[entry] = content  # maybe still arriving: fails only once it stops changing
-                self._hot.recheck(folder, entry)
+                self._hot[folder.path].recheck(folder, entry)
                 return
             source = entry  # it fails as a job, with its reason in the store and in .error.txt
             log.warning("'%s' does not read as %s (%s); queued to fail with that reason",

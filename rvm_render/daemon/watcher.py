@@ -4,7 +4,8 @@ File-system events (watchdog; its polling observer for network shares, ``poll: t
 scan at start-up mark top-level entries of a watch folder as *pending*. :meth:`HotFolders.tick`
 reports a pending entry once its signature (a file's size and mtime; a folder's list of files
 with theirs) has not changed for ``settle_seconds``. Temporary names (``.part``, ``.tmp``,
-``.crdownload``, ``~``, dotfiles) are ignored; a folder of numbered images is one entry, ready
+``.crdownload``, ``~``, dotfiles) and a folder's own README (``watchfolders/incoming/README.md``)
+are ignored; a folder of numbered images is one entry, ready
 once it stops growing. Nothing here moves, renames, modifies or deletes anything.
 """
 
@@ -27,9 +28,11 @@ from rvm_render.daemon.config import WatchFolder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HotFolders", "is_temporary_name", "TEMPORARY_SUFFIXES"]
+__all__ = ["HotFolders", "is_temporary_name", "TEMPORARY_SUFFIXES", "FOLDER_NOTES"]
 
 TEMPORARY_SUFFIXES = (".part", ".partial", ".tmp", ".temp", ".crdownload", ".download", "~")
+#: The notes a watch folder carries in the repository (watchfolders/*/README.md): never media, never a job.
+FOLDER_NOTES = frozenset({"readme", "readme.md", "readme.txt"})
 
 Signature = tuple[tuple[str, int, int], ...]
 
@@ -140,7 +143,8 @@ class HotFolders:
             relative = path.relative_to(folder.path)
         except ValueError:
             return
-        if not relative.parts or any(is_temporary_name(part) for part in relative.parts):
+        parts = relative.parts
+        if not parts or any(is_temporary_name(part) for part in parts) or parts[0].lower() in FOLDER_NOTES:
             return
         entry = folder.path / relative.parts[0]
         with self._lock:

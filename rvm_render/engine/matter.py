@@ -66,6 +66,8 @@ __all__ = [
     "resolve_precision",
     "resolve_backend",
     "open_matter",
+    "PlanningMatter",
+    "open_planning_matter",
     "load_model",
 ]
 
@@ -452,6 +454,40 @@ def open_matter(
     model = network_for_weights(loaded, variant=variant, refiner=refiner)
     log.info("weights '%s': RVM %s, %s, sha256 %s", loaded.path, loaded.variant, model.refiner_name, loaded.sha256[:12])
     return Matter(model, options, weights_sha256=loaded.sha256)
+
+
+class PlanningMatter(Matter):
+    """What planning reads of an engine (weights digest and variant, options, downsample ratio), without a network.
+
+    A process whose segments render elsewhere (the daemon over Ray, whose actors open their own
+    Matter) plans with it and holds no model. Matting with it is a bug and raises.
+    """
+
+    def __init__(self, weights_sha256: str, variant: str, options: EngineOptions | None = None) -> None:
+        self.options = options or EngineOptions()
+        self.device = resolve_device(self.options.device)
+        self.precision = resolve_precision(self.options.precision, self.device)
+        self.variant, self.refiner, self.weights_sha256 = variant, None, weights_sha256
+
+    def steps(self) -> tuple[Callable[[Any], Any], ...]:
+        raise RuntimeError("a PlanningMatter plans only; open_matter() gives an engine that mattes")
+
+    def matte(self, src: Tensor) -> MatteBatch:
+        raise RuntimeError("a PlanningMatter plans only; open_matter() gives an engine that mattes")
+
+
+def open_planning_matter(weights: str | os.PathLike[str] | None = None,
+                         options: EngineOptions | None = None) -> PlanningMatter:  # fmt: skip
+    """Find and read the weights for their digest and variant; build no network (see :class:`PlanningMatter`).
+
+    Raises:
+        WeightsError: Missing or corrupt weights.
+        ConfigError: Unusable device or precision.
+    """
+    loaded = read_weights(resolve_weights_path(weights))
+    log.info("weights '%s': RVM %s, sha256 %s (to plan with; no network here)", loaded.path, loaded.variant,
+             loaded.sha256[:12])  # fmt: skip
+    return PlanningMatter(loaded.sha256, loaded.variant, options)
 
 
 def load_model(

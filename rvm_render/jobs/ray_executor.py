@@ -34,9 +34,12 @@ from rvm_render.jobs.runner import render_segment
 from rvm_render.jobs.scheduler import Chain, MatterSpec, RenderedSegment, pending_chains, segment_error
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
-__all__ = ["RayActorSpec", "ray_actor_specs", "run_segments_on_ray"]
+__all__ = ["RayActorSpec", "join_ray", "leave_ray", "ray_actor_specs", "run_segments_on_ray"]
 
 log = logging.getLogger(__name__)
+
+#: While segments run, progress is reported at least this often (the daemon's cancel is checked then).
+REPORT_EVERY_S = 1.0
 
 
 def _import_ray() -> Any:
@@ -45,6 +48,35 @@ def _import_ray() -> Any:
     except ImportError as err:
         raise ConfigError("--executor ray needs Ray; pip install 'rvm-render[ray]'") from err
     return ray
+
+
+def join_ray(address: str | None, log_level: int) -> bool:
+    """Start a local Ray instance or join the cluster at ``address``, unless this process is already in one.
+
+    A long-running process (the daemon) joins once, from its main thread, before it installs its own
+    signal handlers: Ray's start-up replaces the process's SIGTERM handling.
+
+    Returns:
+        True when this call started or joined Ray (the caller leaves it with :func:`leave_ray`).
+
+    Raises:
+        ConfigError: Ray is not installed.
+        JobError: the Ray cluster cannot be reached.
+    """
+    ray = _import_ray()
+    if ray.is_initialized():
+        return False
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level=log_level)
+    except (ConnectionError, ValueError) as err:
+        raise JobError(f"cannot start or join Ray at {address or 'a new local instance'}: {err}; "
+                       f"check --address (e.g. auto, or ray://HEAD:10001)") from err
+    return True
+
+
+def leave_ray() -> None:
+    """Leave Ray (a local instance this process started stops)."""
+    _import_ray().shutdown()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,13 +177,7 @@ def run_segments_on_ray(
         log.info("every segment is already done")
         return []
     level = logging.getLogger().getEffectiveLevel() if log_level is None else log_level
-    owned = not ray.is_initialized()
-    if owned:
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=True, logging_level=level)
-        except (ConnectionError, ValueError) as err:
-            raise JobError(f"cannot start or join Ray at {address or 'a new local instance'}: {err}; "
-                           f"check --address (e.g. auto, or ray://HEAD:10001)") from err
+    owned = join_ray(address, level)
     try:
         node_cpus = max((int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")), default=0)
         actor_specs = ray_actor_specs(ray.cluster_resources(), workers, spec.options.device,
@@ -166,7 +192,7 @@ def run_segments_on_ray(
         return _dispatch(ray, actors, actor_specs, chains, opened, on_progress)
     finally:
         if owned:
-            ray.shutdown()
+            leave_ray()
 
 
 def _dispatch(
@@ -178,7 +204,8 @@ def _dispatch(
     on_progress: ProgressCallback | None,
 ) -> list[RenderedSegment]:
     """Feed chains to actors, one segment call at a time; collect done records in order."""
-    frames_total = sum(wd.plan.segment(i).frames for wd in opened for i in wd.pending_segments())
+    frames_total = sum(segment.frames for wd in opened for segment in wd.plan.segments)
+    frames_resumed = frames_total - sum(wd.plan.segment(i).frames for wd in opened for i in wd.pending_segments())
     by_path = {str(wd.path): wd for wd in opened}
     input_path = Path(opened[0].plan.fingerprint.input.path)
     started = time.perf_counter()
@@ -186,8 +213,13 @@ def _dispatch(
     chain_of: dict[int, Chain] = {}
     in_flight: dict[Any, tuple[int, str, int]] = {}
     rendered: list[RenderedSegment] = []
-    frames_done = 0
+    frames_done = frames_resumed  # finished by an earlier run: done, but not this run's speed
     failure: RvmRenderError | None = None
+
+    def report() -> None:
+        if on_progress is not None:
+            on_progress(ProgressEvent(input_path, min(frames_done, frames_total), frames_total,
+                                      time.perf_counter() - started, frames_resumed))
 
     def submit(actor: int) -> None:
         if not remaining.get(actor):
@@ -203,7 +235,10 @@ def _dispatch(
         for actor in range(len(actors)):
             submit(actor)
         while in_flight:
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=REPORT_EVERY_S)
+            if not ready:
+                report()  # between segments too, so a caller that stops the render (cancel) is heard at once
+                continue
             actor, work_dir, index = in_flight.pop(ready[0])
             try:
                 record = ray.get(ready[0])
@@ -218,9 +253,7 @@ def _dispatch(
                 continue
             rendered.append(RenderedSegment(Path(work_dir), actor, record))
             frames_done += by_path[work_dir].plan.segment(index).frames
-            if on_progress is not None:
-                on_progress(ProgressEvent(input_path, min(frames_done, frames_total), frames_total,
-                                          time.perf_counter() - started))
+            report()
             if failure is None:
                 submit(actor)
     except KeyboardInterrupt:

@@ -33,7 +33,7 @@ from rvm_render.media.reader import open_reader
 from support.daemon import TOKEN, DaemonProcess, free_port
 from support.frames import short_clip
 
-PLUGIN = Path(__file__).resolve().parents[2] / "rvm_render" / "integrations" / "nuke"
+PLUGIN = Path(__file__).resolve().parents[2] / "integrations" / "nuke"
 OUTPUT_DIR_ENV = "RVM_RENDER_OUTPUT_DIR"
 MATTE = "Render/RVM Render/Matte selected Reads"
 PANEL = "Render/RVM Render/Jobs panel"
@@ -63,7 +63,7 @@ def shots(node: DaemonProcess, clips_dir: Path) -> Path:
 
 
 def _forget_plugin() -> None:
-    for name in [name for name in sys.modules if name.startswith("rvm_render.integrations.nuke")]:
+    for name in [name for name in sys.modules if name.startswith("rvm_render_nuke")]:
         del sys.modules[name]
 
 
@@ -90,7 +90,7 @@ def _start_session(host: NukeHost) -> ModuleType:
     """Nuke starting: ``init.py`` then ``menu.py``; the plug-in's matte_reads module, polling fast."""
     runpy.run_path(str(PLUGIN / "init.py"))
     runpy.run_path(str(PLUGIN / "menu.py"))
-    matte_reads = sys.modules["rvm_render.integrations.nuke.matte_reads"]
+    matte_reads = sys.modules["rvm_render_nuke.matte_reads"]
     matte_reads.POLL_S = 0.2
     return matte_reads
 
@@ -375,11 +375,13 @@ def test_the_fake_refuses_node_access_off_the_main_thread(host: NukeHost) -> Non
         host.nuke.createNode  # noqa: B018 (not in the surface the plug-in may use)
 
 
-def test_the_installed_plugin_loads_on_the_standard_library_alone(tmp_path: Path) -> None:
-    """``install nuke`` output on ``NUKE_PATH``: menu.py runs on the vendored client and Python's own modules."""
+@pytest.mark.parametrize("deployed", ["installed", "checkout"])
+def test_the_plugin_loads_on_the_standard_library_alone(deployed: str, tmp_path: Path) -> None:
+    """``NUKE_PATH`` at the ``install nuke`` output (vendored client) or at the checkout's ``integrations/nuke``
+    (the checkout's client): menu.py runs on the client and Python's own modules."""
     from rvm_render.integrations.install import install
 
-    folder = install("nuke", tmp_path / "nuke_path").entry
+    folder = install("nuke", tmp_path / "nuke_path").entry if deployed == "installed" else PLUGIN
     probe_script = f"""
 import json, runpy, sys
 sys.path[:0] = [{str(folder)!r}, {str(Path(__file__).parents[1])!r}]
@@ -392,13 +394,15 @@ runpy.run_path({str(folder / "menu.py")!r})
 loaded = {{name: getattr(sys.modules[name], "__file__", None) for name in set(sys.modules) - before}}
 print(json.dumps({{"loaded": loaded, "menus": {{k: sorted(m.items) for k, m in host.menus.items()}}}}))
 """
-    result = subprocess.run([sys.executable, "-I", "-c", probe_script], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-I", "-S", "-c", probe_script], capture_output=True, text=True,
+                            timeout=60)  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    ours = {name: path for name, path in report["loaded"].items() if name.split(".")[0] == "rvm_render"}
-    assert set(ours) >= {"rvm_render.api.client", "rvm_render.integrations.nuke.matte_reads"}
-    assert all(Path(path).is_relative_to(folder) for path in ours.values()), ours
-    others = {name.split(".")[0] for name in report["loaded"]} - {"rvm_render"}
+    ours = {name: path for name, path in report["loaded"].items() if name.split(".")[0].startswith("rvm_render")}
+    assert set(ours) >= {"rvm_render.api.client", "rvm_render_nuke.matte_reads"}
+    home = folder if deployed == "installed" else PLUGIN.parents[1]
+    assert all(Path(path).is_relative_to(home) for path in ours.values()), ours
+    others = {name.split(".")[0] for name in report["loaded"]} - set(ours)
     assert others <= set(sys.stdlib_module_names), others - set(sys.stdlib_module_names)
     assert report["menus"]["Nodes"] == ["RVM Render/Jobs panel", "RVM Render/Matte selected Reads"]
 
@@ -406,7 +410,7 @@ print(json.dumps({{"loaded": loaded, "menus": {{k: sorted(m.items) for k, m in h
 def test_init_py_adds_nothing(host: NukeHost) -> None:
     runpy.run_path(str(PLUGIN / "init.py"))
     assert [menu.items for menu in host.menus.values()] == [{}, {}] and host.nodes == []
-    assert "rvm_render.integrations.nuke.matte_reads" not in sys.modules
+    assert "rvm_render_nuke.matte_reads" not in sys.modules
 
 
 @pytest.fixture
@@ -447,7 +451,7 @@ def test_a_hiero_without_an_otio_exporter_says_so(host: NukeHost, monkeypatch: p
         monkeypatch.delitem(sys.modules, name, raising=False)
     _start_session(host)
     old.active_sequence = Sequence("edit", 24.0)
-    hiero_export = sys.modules["rvm_render.integrations.nuke.hiero_export"]
+    hiero_export = sys.modules["rvm_render_nuke.hiero_export"]
     assert hiero_export.matte_active_sequence() is None
     (message,) = host.messages
     assert "no OTIO exporter" in message and old.exported == []

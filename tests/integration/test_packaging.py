@@ -42,7 +42,8 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(REPO / name, source / name)
-    shutil.copytree(REPO / "rvm_render", source / "rvm_render", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("rvm_render", "integrations"):
+        shutil.copytree(REPO / folder, source / folder, ignore=shutil.ignore_patterns("__pycache__"))
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", work / "dist", source],
          cwd=work, env=os.environ.copy())  # fmt: skip
     (built,) = (work / "dist").glob("rvm_render-*.whl")
@@ -77,6 +78,45 @@ def test_wheel_carries_the_published_weights(wheel: Path, tfjs_weights: Path) ->
         for name in WEIGHT_FILES[:2]:
             packed = archive.read(f"rvm_render/engine/default_weights/rvm_mobilenetv3_tfjs_uint8/{name}")
             assert packed == (tfjs_weights / name).read_bytes(), name
+
+
+def test_wheel_carries_every_package_and_the_checkouts_plugin_files(wheel: Path) -> None:
+    """The plug-ins exist once, in the checkout's integrations/; the wheel's copy is the same files, byte for byte."""
+    plugins = {path.relative_to(REPO / "integrations").as_posix(): path.read_bytes()
+               for path in (REPO / "integrations").rglob("*") if path.is_file() and "__pycache__" not in path.parts}
+    assert {"davinci/RVM Render Matte.py", "nuke/menu.py", "deadline/RVMRender/RVMRender.py"} <= set(plugins)
+    packages = {path.parent.relative_to(REPO).as_posix() for path in (REPO / "rvm_render").rglob("__init__.py")}
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        packed = {name.removeprefix("rvm_render/integrations/plugins/"): archive.read(name)
+                  for name in names if name.startswith("rvm_render/integrations/plugins/")}
+    assert packed == plugins
+    assert {f"{package}/__init__.py" for package in packages} <= names
+    assert not any(name.startswith("rvm_render/integrations/nuke/") for name in names)  # no second copy
+
+
+def test_install_writes_exactly_the_plugin_files(tmp_path: Path) -> None:
+    """``install nuke``/``install resolve``: the host's files of integrations/ (Resolve's script with its support
+    folder filled in), the vendored client and settings loader, nothing else."""
+    from rvm_render.integrations.install import install, plugin_files
+
+    vendored = {"rvm_render/__init__.py", "rvm_render/api/__init__.py", "rvm_render/api/client.py",
+                "rvm_render/integrations/__init__.py", "rvm_render/integrations/plugin_settings.py"}  # fmt: skip
+    nuke = install("nuke", tmp_path / "nuke").entry
+    written = {path.relative_to(nuke).as_posix(): path for path in nuke.rglob("*") if path.is_file()}
+    sources = plugin_files("nuke")
+    assert set(written) == set(sources) | vendored
+    assert all(written[name].read_bytes() == path.read_bytes() for name, path in sources.items())
+
+    resolve = install("resolve", tmp_path / "Scripts")
+    written = {path.relative_to(resolve.support_dir).as_posix(): path
+               for path in resolve.support_dir.rglob("*") if path.is_file()}  # fmt: skip
+    sources = plugin_files("resolve")
+    script = sources.pop("RVM Render Matte.py").read_text()
+    assert set(written) == set(sources) | vendored
+    assert all(written[name].read_bytes() == path.read_bytes() for name, path in sources.items())
+    support_line = f"SUPPORT_DIR = {str(resolve.support_dir)!r}"
+    assert resolve.entry.read_text() == script.replace("SUPPORT_DIR = None", support_line)
 
 
 def test_clean_install_mattes_with_no_set_up(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from fractions import Fraction
@@ -19,8 +20,8 @@ import numpy as np
 import pytest
 
 from fakes.resolve import FakeBmd, FakeResolve, FakeTimeline, ResolveApiMisuse, make_resolve
-from rvm_render.integrations.davinci.resolve_matte import ALPHA_MODE_HINT, MATTE_BIN, Settings, main
 from rvm_render.integrations.install import install, resolve_scripts_dir
+from rvm_render_davinci.resolve_matte import ALPHA_MODE_HINT, MATTE_BIN, Settings, main
 from support.daemon import TOKEN, DaemonProcess, free_port
 
 RATE = Fraction(24000, 1001)
@@ -310,3 +311,36 @@ def test_install_puts_the_script_in_the_scripts_menu_and_it_runs_without_rvm_ren
     script.write_text("print('not ours')\n")
     with pytest.raises(FileExistsError, match="is not the rvm_render plug-in's"):
         install("resolve", scripts)
+
+
+@pytest.mark.parametrize("deployed", ["linked", "copied"])
+def test_the_checkouts_integrations_davinci_in_utility_is_the_menu_entry(deployed: str, tmp_path: Path) -> None:
+    """A checkout's ``integrations/davinci`` files put into ``Fusion/Scripts/Utility``: linked, the script runs on
+    the checkout's client alone; copied without the client, it says how to install it."""
+    plugin = Path(__file__).resolve().parents[2] / "integrations" / "davinci"
+    utility = resolve_scripts_dir("linux", tmp_path / "home") / "Utility"
+    utility.mkdir(parents=True)
+    for path in plugin.iterdir():
+        if path.name != "__pycache__":
+            if deployed == "linked":
+                (utility / path.name).symlink_to(path)
+            else:
+                (shutil.copytree if path.is_dir() else shutil.copy)(path, utility / path.name)
+    assert sorted(p.name for p in utility.glob("*.py")) == ["RVM Render Matte.py"]  # the Scripts menu's entries
+
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    probe = (
+        "import runpy, sys; g = runpy.run_path(sys.argv[1]); status = g['run'](); "
+        "heavy = sorted(m for m in ('torch', 'numpy', 'av', 'yaml', 'opentimelineio') if m in sys.modules); "
+        "client = sys.modules.get('rvm_render.api.client'); print('status', status, 'heavy', heavy, 'client', "
+        "client and client.__file__)"
+    )
+    ran = subprocess.run([sys.executable, "-S", "-c", probe, str(utility / "RVM Render Matte.py")],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
+    if deployed == "linked":
+        assert "Resolve is not reachable; run this from Workspace > Scripts" in ran.stdout, ran.stderr
+        client = plugin.parents[1] / "rvm_render" / "api" / "client.py"
+        assert f"status 1 heavy [] client {client}" in ran.stdout
+    else:
+        assert "No module named 'rvm_render'" in ran.stdout and "integrations install resolve" in ran.stdout, ran
+        assert "status 1 heavy [] client None" in ran.stdout

@@ -13,8 +13,10 @@ from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES
 def test_farm_export_is_registered_with_its_formats() -> None:
     args = build_parser().parse_args(["farm", "export", "in.mov", "-o", "out", "--format", "opencue"])
     assert (args.farm_format, args.mode, args.segment_frames) == ("opencue", "parallel", DEFAULT_SEGMENT_FRAMES)
+    args = build_parser().parse_args(["farm", "submit", "in.mov", "-o", "out", "--format", "deadline"])
+    assert (args.farm_command, args.farm_format) == ("submit", "deadline")
     with pytest.raises(SystemExit) as usage:
-        build_parser().parse_args(["farm", "export", "in.mov", "-o", "out", "--format", "deadline"])
+        build_parser().parse_args(["farm", "export", "in.mov", "-o", "out", "--format", "tractor"])
     assert usage.value.code == 2
 
 
@@ -32,3 +34,10 @@ def test_bad_combinations_are_refused_in_one_line(
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_farm_submit_sends_deadline_jobs_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["farm", "submit", str(tmp_path / "missing.mov"), "-o", str(tmp_path / "out"), "--format", "openjd"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith("error: farm submit: --format openjd is submitted with its own tools")

@@ -28,7 +28,7 @@ from urllib.parse import unquote, urlparse
 import nuke
 
 from rvm_render.api.client import ApiError, RvmRenderClient, progress_text
-from rvm_render.integrations.nuke.matte_reads import PRESET, Settings, follow_job, output_dir_for
+from rvm_render_nuke.matte_reads import PRESET, Settings, follow_job, output_dir_for
 
 __all__ = ["matte_active_sequence", "exported_otio", "first_media_path", "TimelineJob"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import nuke
 import nukescripts
 
-from rvm_render.integrations.nuke import matte_reads
+from rvm_render_nuke import matte_reads
 
 __all__ = ["JobsPanel", "show_jobs_panel", "PANEL_ID"]
 

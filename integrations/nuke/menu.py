@@ -11,7 +11,7 @@ and ``RVM_RENDER_TOKEN``.
 
 import nuke
 
-from rvm_render.integrations.nuke import hiero_export, matte_reads, panel
+from rvm_render_nuke import hiero_export, matte_reads, panel
 
 
 def _add_menus() -> None:

@@ -2,10 +2,12 @@
 
 Installed as ``Fusion/Scripts/Utility/RVM Render Matte.py`` by
 ``python -m rvm_render.integrations install resolve``, which sets ``SUPPORT_DIR`` below to the
-folder holding the plug-in and its vendored API client. Run it from Workspace > Scripts, or
-from a terminal while Resolve runs (with Resolve's scripting environment variables set).
+folder holding the plug-in and its vendored API client; or linked there, with ``rvm_render_davinci/``
+beside it, from a checkout's ``integrations/davinci``. Run it from Workspace > Scripts, or from a
+terminal while Resolve runs (with Resolve's scripting environment variables set).
 """
 
+import os
 import sys
 
 SUPPORT_DIR = None  # set by the installer
@@ -28,9 +30,16 @@ def _resolve():
 
 
 def run():
-    if SUPPORT_DIR and SUPPORT_DIR not in sys.path:
-        sys.path.insert(0, SUPPORT_DIR)
-    from rvm_render.integrations.davinci.resolve_matte import Settings, main
+    script = globals().get("__file__")
+    for folder in (SUPPORT_DIR, script and os.path.dirname(os.path.realpath(script))):
+        if folder and folder not in sys.path:
+            sys.path.insert(0, folder)
+    try:
+        from rvm_render_davinci.resolve_matte import Settings, main
+    except ImportError as err:
+        print(f"RVM Render: error: {err} (install the plug-in with `python -m rvm_render.integrations install "
+              "resolve`, or link the checkout's integrations/davinci files into Fusion/Scripts/Utility)")
+        return 1
 
     resolve = _resolve()
     if resolve is None:
