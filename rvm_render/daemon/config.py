@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 
 import yaml
 
-from rvm_render.engine.matter import AUTO_RATIO_STEP
+from rvm_render.engine.defaults import AUTO_RATIO_STEP
 from rvm_render.errors import ConfigError
 from rvm_render.jobs.kinds import MAX_PRIORITY, JobKind
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES

@@ -41,6 +41,7 @@ from typing import Any, Literal, TypeVar
 import torch
 from torch import Tensor, nn
 
+from rvm_render.engine.defaults import AUTO_LONG_SIDE_MAX, AUTO_LONG_SIDE_MIN, AUTO_RATIO_STEP
 from rvm_render.engine.fusion import fused_for_inference
 from rvm_render.engine.onnx_backend import (
     FeaturesSession,
@@ -78,9 +79,6 @@ Precision = Literal["auto", "fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
 Backend = Literal["auto", "torch", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
-AUTO_LONG_SIDE_MAX = 512
-AUTO_LONG_SIDE_MIN = 256
-AUTO_RATIO_STEP = 1 / 32
 #: Engine steps that run at the same time in a pipeline (ONNX Runtime backend).
 CONCURRENT_STEPS = 3
 
