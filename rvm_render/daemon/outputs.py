@@ -99,7 +99,8 @@ def choose_outputs(output_dir: Path, info: MediaInfo, frames: tuple[int, int], f
     """
     earlier = _owned_by_input(output_dir, info)
     if earlier is not None:
-        why = earlier.stale_because(info, frames, formats, weights_sha256, downsample_ratio)
+        why = earlier.stale_because(info, formats=formats, weights_sha256=weights_sha256,
+                                    downsample_ratio=downsample_ratio, frames=frames)
         return OutputChoice(earlier.stem, earlier, why)
     stem = next(s for s in _stems(info) if not _taken(output_dir, s, formats))
     return OutputChoice(stem, None, None)

@@ -68,26 +68,35 @@ class EarlierRender:
                 return False
         return True
 
-    def stale_because(self, info: MediaInfo, frames: tuple[int, int], formats: Sequence[OutputFormat],
-                      weights_sha256: str, downsample_ratio: float) -> str | None:  # fmt: skip
+    def covers(self, first_frame: int, last_frame: int) -> bool:
+        """Whether the render holds every one of these frame numbers (its range may be wider)."""
+        return self.first_frame <= first_frame and last_frame <= self.last_frame
+
+    def stale_because(self, info: MediaInfo, *, formats: Sequence[OutputFormat], weights_sha256: str,
+                      downsample_ratio: float, variant: str | None = None,
+                      frames: tuple[int, int] | None = None) -> str | None:  # fmt: skip
         """Why this render does not serve ``info`` now, or None when it does.
 
         Args:
             info: the input as it is now.
-            frames: the 0-based (first, last) frame indices to render.
             formats: the deliverables asked for.
-            weights_sha256, downsample_ratio: of the engine that would render it.
+            weights_sha256, downsample_ratio, variant: of the engine that would render it (variant: when known).
+            frames: the 0-based (first, last) frame indices it must hold exactly; None: any range (the
+                caller checks :meth:`covers`).
         """
+        recorded = self.document.get("input_fingerprint")
+        if recorded is None:
+            return "its manifest has no input fingerprint"
         try:
             fingerprint = dataclasses.asdict(InputFingerprint.of_media(info))
         except JobError:
             return "its input cannot be read"
-        if os.path.abspath(info.path) != self.input or self.document.get("input_fingerprint") != fingerprint:
+        if os.path.abspath(info.path) != self.input or recorded != fingerprint:
             return "its input changed since it was rendered"
-        if (self.first_frame, self.last_frame) != tuple(info.frame_number(index) for index in frames):
+        if frames is not None and (self.first_frame, self.last_frame) != tuple(map(info.frame_number, frames)):
             return "it holds other frames"
-        recorded = (self.document.get("weights_sha256"), self.document.get("downsample_ratio"))
-        if recorded != (weights_sha256, downsample_ratio):
+        engine = (self.document.get("weights_sha256"), self.document.get("downsample_ratio"))
+        if engine != (weights_sha256, downsample_ratio) or variant not in (None, self.document.get("variant")):
             return "it was rendered with other weights or another downsample ratio"
         if not set(formats) <= set(self.outputs):
             return "it lacks a deliverable asked for now"

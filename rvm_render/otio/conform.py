@@ -33,6 +33,7 @@ from rvm_render.engine import Matter
 from rvm_render.errors import ConfigError, RvmRenderError, TimelineError
 from rvm_render.jobs.batch import BatchInput, BatchPolicy, check_distinct_outputs, render_batch
 from rvm_render.jobs.checkpoint import WORK_DIR_NAME
+from rvm_render.jobs.earlier_render import EarlierRender
 from rvm_render.media.commit import check_writable_folder, writing_to
 from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers import OutputFormat, WrittenOutput
@@ -41,7 +42,7 @@ from rvm_render.otio.matte_track import RenderedRange, matte_start_frame, timeli
 from rvm_render.otio.reading import ReadTimeline, read_timeline, same_format_name, write_timeline
 from rvm_render.otio.rebasing import rebased_path, timeline_with_rebased_media
 from rvm_render.otio.requests import DEFAULT_HANDLES, ConformPlan, MediaRange, conform_plan
-from rvm_render.otio.reuse import EarlierMatte, EarlierRenders, plan_reusing
+from rvm_render.otio.reuse import EarlierRenders, plan_reusing
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
@@ -316,7 +317,7 @@ def conform_timeline(
     return ConformResult(plan, timeline_path, same_format_path, tuple(rendered), tuple(reused), tuple(failed))
 
 
-def _reused(media_range: MediaRange, matte: EarlierMatte) -> RenderedRange:
+def _reused(media_range: MediaRange, matte: EarlierRender) -> RenderedRange:
     made = _rendered(media_range, matte.manifest, matte.outputs)
     assert made is not None  # reusable mattes have every deliverable asked for, one of them a matte
     return made

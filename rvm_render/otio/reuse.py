@@ -19,62 +19,22 @@ replaced (atomically, as ``--overwrite`` replaces a render), never refused.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from rvm_render.engine import Matter
-from rvm_render.errors import JobError, MediaError
-from rvm_render.media.fingerprint import InputFingerprint
-from rvm_render.media.probe import MediaInfo, probe
-from rvm_render.media.writers import OutputFormat
+from rvm_render.jobs.earlier_render import EarlierRender
 from rvm_render.otio.requests import ClipUse, ConformPlan, MediaRange, merged_uses
 from rvm_render.pipeline import RenderSettings
 from rvm_render.pipeline.manifest import MANIFEST_SUFFIX
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EarlierMatte", "EarlierRenders", "ReusePlan", "plan_reusing"]
-
-
-@dataclass(frozen=True, slots=True)
-class EarlierMatte:
-    """One earlier render of a media range, as its manifest lists it (frame numbers)."""
-
-    manifest: Path
-    first_frame: int
-    last_frame: int
-    outputs: dict[OutputFormat, Path]
-    document: dict[str, Any]
-
-    @property
-    def stem(self) -> str:
-        return self.manifest.name.removesuffix(MANIFEST_SUFFIX)
-
-    def covers(self, first_frame: int, last_frame: int) -> bool:
-        return self.first_frame <= first_frame and last_frame <= self.last_frame
-
-
-def _whole(fmt: OutputFormat, path: Path, first_frame: int, last_frame: int) -> bool:
-    """Whether an output holds every frame of its range: each file of a sequence, a movie's packets."""
-    if fmt.is_sequence:
-        return all(_non_empty(path.parent / (path.name % number)) for number in range(first_frame, last_frame + 1))
-    try:
-        return probe(path).frames == last_frame - first_frame + 1
-    except MediaError:
-        return False
-
-
-def _non_empty(path: Path) -> bool:
-    try:
-        return path.stat().st_size > 0
-    except OSError:
-        return False
+__all__ = ["EarlierRenders", "ReusePlan", "plan_reusing"]
 
 
 class EarlierRenders:
@@ -84,67 +44,38 @@ class EarlierRenders:
         """``settings_for``: the settings a range is rendered with (a still's add an image format)."""
         self.settings_for = settings_for
         self.matter = matter
-        self._by_input: dict[str, list[EarlierMatte]] = defaultdict(list)
-        self._fingerprints: dict[str, dict[str, Any] | None] = {}
+        self._by_input: dict[str, list[EarlierRender]] = defaultdict(list)
         self._reusable: dict[Path, bool] = {}
         for manifest in sorted(output_dir.glob(f"*{MANIFEST_SUFFIX}")) if output_dir.is_dir() else ():
-            try:
-                document = json.loads(manifest.read_text(encoding="utf-8"))
-                outputs = {OutputFormat(o["format"]): Path(o["path"]) for o in document["outputs"]}
-                earlier = EarlierMatte(manifest, int(document["first_frame"]), int(document["last_frame"]), outputs,
-                                       document)  # fmt: skip
-                self._by_input[str(document["input"])].append(earlier)
-            except (OSError, ValueError, KeyError, TypeError):
+            earlier = EarlierRender.read(manifest)
+            if earlier is None:
                 log.debug("'%s' is not a manifest of this version; ignored", manifest)
+            else:
+                self._by_input[earlier.input].append(earlier)
 
     def rendered_before(self, media_range: MediaRange) -> bool:
         """Whether an earlier render of the same media wrote the range's manifest: its files are this
         conform's to replace (another media's are never touched)."""
         return any(e.stem == media_range.stem for e in self.of_media(media_range.media))
 
-    def of_media(self, media: Path) -> list[EarlierMatte]:
+    def of_media(self, media: Path) -> list[EarlierRender]:
         """Every earlier render of ``media``, whatever its state."""
         return self._by_input.get(os.path.abspath(media), [])
 
-    def _fingerprint(self, info: MediaInfo) -> dict[str, Any] | None:
-        key = os.path.abspath(info.path)
-        if key not in self._fingerprints:
-            try:
-                self._fingerprints[key] = dataclasses.asdict(InputFingerprint.of_media(info))
-            except JobError:
-                self._fingerprints[key] = None
-        return self._fingerprints[key]
-
-    def _stale_because(self, earlier: EarlierMatte, media_range: MediaRange) -> str | None:
-        """Why ``earlier`` cannot be reused for ``media_range`` now, or None when it can."""
-        info = media_range.info
-        document = earlier.document
-        recorded = document.get("input_fingerprint")
-        if recorded is None or recorded != self._fingerprint(info):
-            return "its source changed since it was rendered" if recorded else "its manifest has no source fingerprint"
-        ratio = self.matter.downsample_ratio_for(info.height, info.width)
-        if (document.get("weights_sha256"), document.get("variant"), document.get("downsample_ratio")) != (
-            self.matter.weights_sha256, self.matter.variant, ratio
-        ):
-            return "it was rendered with other weights or another downsample ratio"
-        if not set(self.settings_for(media_range).formats) <= set(earlier.outputs):
-            return "it lacks a deliverable asked for now"
-        broken = [str(path) for fmt, path in earlier.outputs.items()
-                  if not _whole(fmt, path, earlier.first_frame, earlier.last_frame)]  # fmt: skip
-        if broken:
-            return f"'{broken[0]}' is not whole (frames missing or truncated)"
-        return None
-
-    def reusable(self, earlier: EarlierMatte, media_range: MediaRange) -> bool:
+    def reusable(self, earlier: EarlierRender, media_range: MediaRange) -> bool:
         """Whether ``earlier`` is still right and whole for ``media_range``'s media (checked once per conform)."""
         if earlier.manifest not in self._reusable:
-            why = self._stale_because(earlier, media_range)
+            info = media_range.info
+            why = earlier.stale_because(
+                info, formats=self.settings_for(media_range).formats, weights_sha256=self.matter.weights_sha256,
+                downsample_ratio=self.matter.downsample_ratio_for(info.height, info.width), variant=self.matter.variant,
+            )  # fmt: skip
             if why is not None:
                 log.info("'%s' is rendered again: %s", earlier.stem, why)
             self._reusable[earlier.manifest] = why is None
         return self._reusable[earlier.manifest]
 
-    def covering(self, media_range: MediaRange, first_frame: int, last_frame: int) -> EarlierMatte | None:
+    def covering(self, media_range: MediaRange, first_frame: int, last_frame: int) -> EarlierRender | None:
         """The narrowest reusable earlier matte of ``media_range``'s media that covers the frames, if any."""
         candidates = sorted((e for e in self.of_media(media_range.media) if e.covers(first_frame, last_frame)),
                             key=lambda e: e.last_frame - e.first_frame)  # fmt: skip
@@ -157,7 +88,7 @@ class ReusePlan:
 
     plan: ConformPlan
     """The plan with reused ranges as the earlier mattes span them (``frames`` counts both)."""
-    reused: dict[str, EarlierMatte]
+    reused: dict[str, EarlierRender]
     """The earlier matte of each reused range, by :attr:`MediaRange.stem`."""
     to_render: tuple[MediaRange, ...]
 
@@ -166,14 +97,14 @@ class ReusePlan:
         return sum(r.frames for r in self.plan.ranges if r.stem in self.reused)
 
 
-def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[MediaRange, EarlierMatte | None]]:
+def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[MediaRange, EarlierRender | None]]:
     """The range as it is served: whole by one earlier matte, else each use by one, the rest rendered."""
     whole = earlier.covering(media_range, media_range.first_frame, media_range.last_frame)
     if whole is not None:
         yield media_range.narrowed(whole.first_frame, whole.last_frame, media_range.uses), whole
         return
     served: dict[Path, list[ClipUse]] = defaultdict(list)
-    mattes: dict[Path, EarlierMatte] = {}
+    mattes: dict[Path, EarlierRender] = {}
     rest: list[ClipUse] = []
     for use in media_range.uses:
         matte = earlier.covering(media_range, *use.needed)
@@ -198,7 +129,7 @@ def plan_reusing(plan: ConformPlan, earlier: EarlierRenders, *, reuse: bool = Tr
     if not reuse:
         return ReusePlan(plan, {}, plan.ranges)
     ranges: dict[str, MediaRange] = {}
-    reused: dict[str, EarlierMatte] = {}
+    reused: dict[str, EarlierRender] = {}
     for media_range in plan.ranges:
         for part, matte in _split(media_range, earlier):
             if part.stem in ranges:  # one earlier matte serving clips of two ranges
