@@ -273,7 +273,8 @@ class _GraphedCall:
                 model(self._src[None], *self._rec, downsample_ratio=ratio)
         torch.cuda.current_stream(src.device).wait_stream(side)
         self._graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self._graph):
+        # thread_local: the pipeline's other threads keep copying and allocating pinned memory meanwhile
+        with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
             self._fgr, self._pha, *self._rec_out = model(self._src[None], *self._rec, downsample_ratio=ratio)
 
     def __call__(self, src: Tensor, rec: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
@@ -446,7 +447,7 @@ class Matter:
         """The call captured for ``chunk``'s shape, or None (with a warning) if capture fails."""
         try:
             graphed = _GraphedCall(self.model, chunk, rec, ratio)
-        except RuntimeError as err:
+        except Exception as err:  # any capture failure (CUDA, allocator, an op that cannot be captured)
             log.warning("CUDA graph capture failed for %s frames at ratio %g (%s); running them eagerly",
                         "x".join(map(str, chunk.shape)), ratio, err)  # fmt: skip
             return None
