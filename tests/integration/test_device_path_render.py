@@ -14,7 +14,7 @@ from rvm_render.media.writers import OutputFormat
 from rvm_render.pipeline.render import RenderRequest, RenderSettings, render_clip
 from support.frames import exr_alphas, planes_of, short_clip
 
-FRAMES = 6
+FRAMES = 4
 FORMATS = (OutputFormat.PRORES4444, OutputFormat.EXR, OutputFormat.ALPHA, OutputFormat.PNG, OutputFormat.COMP)
 
 
