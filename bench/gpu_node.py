@@ -262,9 +262,9 @@ def main() -> None:
             for fmt, key in (("prores4444", OutputFormat.PRORES4444), ("exr", OutputFormat.EXR)):
                 share = renders[name, fmt].fps / ceilings[name, key]
                 print(f"  {name} {fmt:<10} end to end / encoder ceiling: {share:5.2f} (target >= 0.8)")
-        print(f"  4K prores4444 / official convert_video: {renders['4K', 'prores4444'].fps / references['4K'].fps:5.2f}"
-              " (target >= 3)")  # fmt: skip
-        print(f"  HD prores4444 / official convert_video: {renders['HD', 'prores4444'].fps / references['HD'].fps:5.2f}")
+        for name, target in (("4K", " (target >= 3)"), ("HD", "")):
+            speedup = renders[name, "prores4444"].fps / references[name].fps
+            print(f"  {name} prores4444 / official convert_video: {speedup:5.2f}{target}")
         growth = long_run.peak_rss / renders["4K", "prores4444"].peak_rss
         print(f"  peak RSS 4K prores4444, {long_frames} / {args.frames} frames: {growth:5.2f} (target <= 1.10)")
         print(f"\nbench/gpu_node.py took {time.perf_counter() - started:.0f} s")

@@ -141,7 +141,8 @@ class Transfers:
         """
         scale = float(torch.iinfo(batch.rgb.dtype).max)
         if self._upload is None:
-            return UploadedBatch(batch.first_index, _unit_float(batch.rgb.permute(0, 3, 1, 2).contiguous(), scale), None)
+            planar = batch.rgb.permute(0, 3, 1, 2).contiguous()
+            return UploadedBatch(batch.first_index, _unit_float(planar, scale), None)
         with torch.cuda.stream(self._upload):
             rgb = batch.rgb.to(self.device, non_blocking=True)
             src = _unit_float(rgb.permute(0, 3, 1, 2), scale)
@@ -319,7 +320,8 @@ def device_feed(writer: MatteWriter) -> WriterFeed:
 
         def comp(fgr: Tensor, pha: Tensor) -> tuple[Tensor, Tensor, Tensor]:
             if fgr.device not in backgrounds:
-                backgrounds[fgr.device] = torch.from_numpy(np.ascontiguousarray(still.transpose(2, 0, 1))).to(fgr.device)
+                planar = np.ascontiguousarray(still.transpose(2, 0, 1))
+                backgrounds[fgr.device] = torch.from_numpy(planar).to(fgr.device)
             return comp_planes(fgr, pha, backgrounds[fgr.device], colorspace=matrix)
 
         return convert_with(comp)

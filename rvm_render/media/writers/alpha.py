@@ -11,7 +11,6 @@ up with the source on a timeline.
 from __future__ import annotations
 
 from pathlib import Path
-
 from typing import Any
 
 import numpy as np

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from rvm_render.media import MediaInfo, colour, probe
+from rvm_render.media.reader import DecodedFrame
 from rvm_render.media.writers import OutputFormat, open_writer, parse_background
 from rvm_render.media.writers.alpha import matte_luma as numpy_matte_luma
 from rvm_render.media.writers.prores4444 import alpha_codes
@@ -28,7 +29,6 @@ from rvm_render.pipeline.device_path import (
     png_rgba,
     prores4444_planes,
 )
-from rvm_render.media.reader import DecodedFrame
 
 FRAMES = 4
 
