@@ -188,5 +188,5 @@ def test_prores4444_encodes_with_frame_threads_on_every_core(dog: MediaInfo, fra
         packets_after.append(writer._stream.frames)  # packets muxed so far
     assert writer.encoder_threads == ("AUTO", os.cpu_count())
     # frame threading holds back the first thread_count - 1 pictures; slice threading returns each at once
-    assert packets_after[0] == 0
+    assert packets_after[0] == (0 if os.cpu_count() > 1 else 1)
     writer.close()
