@@ -187,6 +187,12 @@ def ycbcr_codes(rgb: Tensor, *, colorspace: str, color_range: str, bit_depth: in
     Shape:
         rgb: [T, 3, H, W] float R'G'B' (clipped to 0..1 first) -> [T, 3, H, W] uint8 (8 bits) or uint16
     """
+    codes = _ycbcr_float_codes(rgb, colorspace=colorspace, color_range=color_range, bit_depth=bit_depth)
+    return codes.to(torch.uint8 if bit_depth == 8 else torch.uint16)
+
+
+def _ycbcr_float_codes(rgb: Tensor, *, colorspace: str, color_range: str, bit_depth: int) -> Tensor:
+    """:func:`ycbcr_codes` as float (exact integers): uint16 tensors get no arithmetic on every device."""
     rgb = rgb.float().clamp(0.0, 1.0)
     r, g, b = rgb[:, 0], rgb[:, 1], rgb[:, 2]
     top = float((1 << bit_depth) - 1)
@@ -197,7 +203,7 @@ def ycbcr_codes(rgb: Tensor, *, colorspace: str, color_range: str, bit_depth: in
         acc += b * cb
         acc += offset
         planes.append(acc.round_().clamp_(0.0, top))
-    return torch.stack(planes, dim=1).to(torch.uint8 if bit_depth == 8 else torch.uint16)
+    return torch.stack(planes, dim=1)
 
 
 def _codes(values: Tensor, top: float) -> Tensor:
@@ -211,9 +217,9 @@ def prores4444_planes(fgr: Tensor, pha: Tensor, *, colorspace: str) -> Tensor:
     Shape:
         fgr: [T, 3, H, W], pha: [T, 1, H, W] -> [T, 4, H, W] uint16
     """
-    ycbcr = ycbcr_codes(fgr, colorspace=colorspace, color_range="tv", bit_depth=10)
-    alpha = _codes(pha, float((1 << ALPHA_BITS) - 1)).to(torch.uint16)
-    return torch.cat([ycbcr, alpha], dim=1)
+    ycbcr = _ycbcr_float_codes(fgr, colorspace=colorspace, color_range="tv", bit_depth=10)
+    alpha = _codes(pha, float((1 << ALPHA_BITS) - 1))
+    return torch.cat([ycbcr, alpha], dim=1).to(torch.uint16)
 
 
 def exr_planes(fgr: Tensor, pha: Tensor) -> Tensor:
@@ -232,7 +238,7 @@ def png_rgba(fgr: Tensor, pha: Tensor, *, sixteen_bit: bool) -> Tensor:
         fgr: [T, 3, H, W], pha: [T, 1, H, W] -> [T, H, W, 4] uint8 (uint16 when ``sixteen_bit``)
     """
     codes = _codes(torch.cat([fgr, pha], dim=1), 65535.0 if sixteen_bit else 255.0)
-    return codes.permute(0, 2, 3, 1).to(torch.uint16 if sixteen_bit else torch.uint8).contiguous()
+    return codes.permute(0, 2, 3, 1).contiguous().to(torch.uint16 if sixteen_bit else torch.uint8)
 
 
 def matte_luma(pha: Tensor) -> Tensor:
