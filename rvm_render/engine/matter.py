@@ -274,7 +274,7 @@ class _GraphedCall:
         torch.cuda.current_stream(src.device).wait_stream(side)
         self._graph = torch.cuda.CUDAGraph()
         # thread_local: the pipeline's other threads keep copying and allocating pinned memory meanwhile
-        with torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
+        with torch.cuda.device(src.device), torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
             self._fgr, self._pha, *self._rec_out = model(self._src[None], *self._rec, downsample_ratio=ratio)
 
     def __call__(self, src: Tensor, rec: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
