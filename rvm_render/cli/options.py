@@ -150,6 +150,12 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
         "--precision", choices=("auto", "fp32", "fp16"), default="auto", help="auto: fp16 on CUDA, fp32 on CPU"
     )
     parser.add_argument(
+        "--network",
+        choices=("auto", "eager", "cuda_graph"),
+        default="auto",
+        help="how the network is called: auto (CUDA graphs on CUDA, eager elsewhere), eager, cuda_graph (CUDA)",
+    )
+    parser.add_argument(
         "--batch-frames",
         type=int,
         default=None,
@@ -259,4 +265,6 @@ def render_settings_from(args: argparse.Namespace) -> RenderSettings:
 def engine_options_from(args: argparse.Namespace) -> EngineOptions:
     from rvm_render.engine import EngineOptions
 
-    return EngineOptions(device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio)
+    return EngineOptions(
+        device=args.device, precision=args.precision, downsample_ratio=args.downsample_ratio, network=args.network
+    )

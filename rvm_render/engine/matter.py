@@ -13,6 +13,14 @@ with every BatchNorm folded into its conv (:func:`~rvm_render.engine.fusion.fuse
 and in channels-last layout, which measured fastest on CPU; on CPU frames are fed one at a time
 (faster there than ``[1, T]`` clips), on CUDA the ``T`` frames go in one call.
 
+Network calls on CUDA (``network``): frame-by-frame work is launch-bound on a fast GPU (about
+120 fps whatever the frame size, issue 19), so ``"cuda_graph"`` captures the ``[1, T]`` call once per
+shape (frames, size, ratio; kept for every later clip of that shape) in a CUDA graph and
+replays it, copying frames and state into its fixed buffers. The first call of a shape runs
+eagerly; a capture that fails falls back to eager for that shape, with a warning.
+``bench/gpu_node.py`` measures both; ``"auto"`` takes the CUDA graph on CUDA and is eager
+elsewhere.
+
 Backend: ``backend="auto"`` runs the network with ONNX Runtime on the CPU when it is installed
 (faster there than eager PyTorch, see ``bench/matte_speed.py``;
 :mod:`~rvm_render.engine.onnx_backend`) and with PyTorch otherwise and on CUDA.
@@ -36,6 +44,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, TypeVar
 
 import torch
@@ -66,6 +75,8 @@ __all__ = [
     "preferred_batch_frames",
     "resolve_precision",
     "resolve_backend",
+    "resolve_network",
+    "Network",
     "open_matter",
     "PlanningMatter",
     "open_planning_matter",
@@ -79,6 +90,10 @@ Precision = Literal["auto", "fp32", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
 Backend = Literal["auto", "torch", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
+Network = Literal["auto", "eager", "cuda_graph"]
+NETWORKS: tuple[str, ...] = ("auto", "eager", "cuda_graph")
+#: Eager calls before a CUDA graph is captured (lazy initialisation happens outside the capture).
+GRAPH_WARMUP_CALLS = 2
 #: Engine steps that run at the same time in a pipeline (ONNX Runtime backend).
 CONCURRENT_STEPS = 3
 
@@ -110,6 +125,8 @@ class EngineOptions:
             ``"onnxruntime"`` (CPU, fp32 only).
         step_threads: ONNX Runtime intra-op threads for each engine step; ``"auto"`` shares the
             cores between the three steps the pipeline overlaps (:func:`auto_step_threads`).
+        network: ``"auto"`` (CUDA graphs on CUDA, else eager), ``"eager"``, or ``"cuda_graph"``
+            (CUDA only): how the torch network is called (see the module doc).
     """
 
     device: str = "auto"
@@ -117,8 +134,11 @@ class EngineOptions:
     downsample_ratio: float | Literal["auto"] = "auto"
     backend: Backend = "auto"
     step_threads: int | Literal["auto"] = "auto"
+    network: Network = "auto"
 
     def __post_init__(self) -> None:
+        if self.network not in NETWORKS:
+            raise ConfigError(f"network: unknown {self.network!r} (expected one of {', '.join(NETWORKS)})")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"precision: unknown {self.precision!r} (expected one of {', '.join(PRECISIONS)})")
         if self.backend not in BACKENDS:
@@ -223,6 +243,49 @@ def resolve_backend(backend: str, device: torch.device, precision: str) -> str:
     return backend
 
 
+def resolve_network(network: str, device: torch.device) -> str:
+    """``"auto"`` -> ``"cuda_graph"`` on CUDA, else ``"eager"``.
+
+    Raises:
+        ConfigError: CUDA graphs asked for off CUDA.
+    """
+    if network == "auto":
+        return "cuda_graph" if device.type == "cuda" else "eager"
+    if network == "cuda_graph" and device.type != "cuda":
+        raise ConfigError(f"network: 'cuda_graph' needs a CUDA device, not {device.type}; use eager or auto")
+    return network
+
+
+class _GraphedCall:
+    """The network's ``[1, T]`` call for one shape, captured in a CUDA graph with fixed buffers.
+
+    Shape:
+        src: ``[T, 3, H, W]`` float32; rec: the state for that shape.
+    """
+
+    def __init__(self, model: nn.Module, src: Tensor, rec: list[Tensor], ratio: float) -> None:
+        self._src = src.clone()
+        self._rec = [r.clone() for r in rec]
+        side = torch.cuda.Stream(src.device)
+        side.wait_stream(torch.cuda.current_stream(src.device))
+        with torch.cuda.stream(side):
+            for _ in range(GRAPH_WARMUP_CALLS):
+                model(self._src[None], *self._rec, downsample_ratio=ratio)
+        torch.cuda.current_stream(src.device).wait_stream(side)
+        self._graph = torch.cuda.CUDAGraph()
+        # thread_local: the pipeline's other threads keep copying and allocating pinned memory meanwhile
+        with torch.cuda.device(src.device), torch.cuda.graph(self._graph, capture_error_mode="thread_local"):
+            self._fgr, self._pha, *self._rec_out = model(self._src[None], *self._rec, downsample_ratio=ratio)
+
+    def __call__(self, src: Tensor, rec: list[Tensor]) -> tuple[Tensor, Tensor, list[Tensor]]:
+        """Replay on ``src`` from state ``rec``: fgr ``[T, 3, H, W]``, pha ``[T, 1, H, W]``, the next state."""
+        self._src.copy_(src)
+        for buffer, state in zip(self._rec, rec):
+            buffer.copy_(state)
+        self._graph.replay()
+        return self._fgr[0].clone(), self._pha[0].clone(), [r.clone() for r in self._rec_out]
+
+
 def _dtype(precision: str) -> torch.dtype:
     return torch.float16 if precision == "fp16" else torch.float32
 
@@ -249,6 +312,9 @@ class Matter:
         self.refiner: str | None = getattr(model, "refiner_name", None)
         self.weights_sha256 = weights_sha256
         self.backend = resolve_backend(self.options.backend, self.device, self.precision)
+        self.network = resolve_network(self.options.network, self.device)
+        #: Captured calls by (T, H, W, ratio); None where capture failed (that shape runs eagerly).
+        self._graphs: dict[tuple[int, int, int, float], _GraphedCall | None] = {}
         self._dtype = _dtype(self.precision)
         self.model = (
             fused_for_inference(model).to(device=self.device, dtype=self._dtype).to(memory_format=torch.channels_last)
@@ -282,7 +348,7 @@ class Matter:
         ratio = self.options.downsample_ratio
         return auto_downsample_ratio(height, width) if ratio == "auto" else float(ratio)
 
-    def steps(self) -> tuple[Callable[[Any], Any], ...]:
+    def steps(self, *, on_device: bool = False) -> tuple[Callable[[Any], Any], ...]:
         """The engine as a chain of steps, for a pipeline that overlaps them on threads.
 
         The first step takes ``src [T, 3, H, W]`` (as :meth:`matte`), each next step takes the
@@ -292,10 +358,14 @@ class Matter:
         one step carries the recurrent state. On the ONNX Runtime backend the steps are the
         network's stateless features, its recurrent decoder, and the refiner; elsewhere
         there is one step.
+
+        Args:
+            on_device: the last step leaves fgr and pha on the engine's device, in the network's
+                dtype (for payloads made there), instead of float32 on the CPU.
         """
         if self.backend == "onnxruntime":
             return (self._features_step, self._recurrent_step, self._refine_step)
-        return (self._torch_step,)
+        return (partial(self._torch_step, on_device=on_device),)
 
     def matte(self, src: Tensor) -> MatteBatch:
         """Matte the next ``T`` frames of the clip, carrying the recurrent state.
@@ -331,7 +401,7 @@ class Matter:
         self._frame_size = (height, width)
         return self._state.as_list()
 
-    def _torch_step(self, src: Tensor) -> MatteBatch:
+    def _torch_step(self, src: Tensor, *, on_device: bool = False) -> MatteBatch:
         ratio = self._checked_ratio(src)
         rec = self._state_for_size(*src.shape[-2:])
         step = self._frames_per_call or src.shape[0]
@@ -346,18 +416,43 @@ class Matter:
                     x = chunk.contiguous(memory_format=torch.channels_last)
                     fgr, pha, *rec = self.model(x, *rec, downsample_ratio=ratio)
                 else:
-                    fgr, pha, *rec = self.model(chunk[None], *rec, downsample_ratio=ratio)
-                    fgr, pha = fgr[0], pha[0]
+                    fgr, pha, rec = self._clip_call(chunk, rec, ratio)
                 fgrs.append(fgr)
                 phas.append(pha)
             fgr_all = torch.cat(fgrs) if len(fgrs) > 1 else fgrs[0]
             pha_all = torch.cat(phas) if len(phas) > 1 else phas[0]
-            out = MatteBatch(
-                fgr=fgr_all.to("cpu", torch.float32).contiguous(),
-                pha=pha_all.to("cpu", torch.float32).contiguous(),
-            )
+            if on_device:
+                out = MatteBatch(fgr=fgr_all, pha=pha_all)
+            else:
+                out = MatteBatch(
+                    fgr=fgr_all.to("cpu", torch.float32).contiguous(),
+                    pha=pha_all.to("cpu", torch.float32).contiguous(),
+                )
         self._state = RecurrentState.from_list(rec)
         return out
+
+    def _clip_call(self, chunk: Tensor, rec: list[Tensor | None], ratio: float) -> tuple[Tensor, Tensor, list[Any]]:
+        """One ``[1, T]`` network call: replayed from its CUDA graph where one is (or can be) captured."""
+        if self.network == "cuda_graph" and all(r is not None for r in rec):
+            key = (chunk.shape[0], chunk.shape[-2], chunk.shape[-1], ratio)
+            if key not in self._graphs:
+                self._graphs[key] = self._captured(chunk, rec, ratio)  # type: ignore[arg-type]
+            graphed = self._graphs[key]
+            if graphed is not None:
+                return graphed(chunk, rec)  # type: ignore[arg-type]
+        fgr, pha, *rec = self.model(chunk[None], *rec, downsample_ratio=ratio)
+        return fgr[0], pha[0], rec
+
+    def _captured(self, chunk: Tensor, rec: list[Tensor], ratio: float) -> _GraphedCall | None:
+        """The call captured for ``chunk``'s shape, or None (with a warning) if capture fails."""
+        try:
+            graphed = _GraphedCall(self.model, chunk, rec, ratio)
+        except Exception as err:  # any capture failure (CUDA, allocator, an op that cannot be captured)
+            log.warning("CUDA graph capture failed for %s frames at ratio %g (%s); running them eagerly",
+                        "x".join(map(str, chunk.shape)), ratio, err)  # fmt: skip
+            return None
+        log.info("captured a CUDA graph for %s frames at ratio %g", "x".join(map(str, chunk.shape)), ratio)
+        return graphed
 
     def _features_step(self, src: Tensor) -> _Features:
         """Downsample each frame and run the stateless encoder + LR-ASPP (ONNX Runtime)."""

@@ -38,6 +38,7 @@ __all__ = [
     "color_range_for",
     "sws_colorspace",
     "sws_color_range",
+    "ycbcr_matrix",
     "rgb_to_ycbcr",
     "ycbcr_to_rgb",
     "chroma_upsampled",
@@ -185,6 +186,21 @@ def _scales(color_range: str, bit_depth: int) -> tuple[float, float, float, floa
     return 16.0 * unit, 219.0 * unit, 224.0 * unit, 128.0 * unit
 
 
+def ycbcr_matrix(colorspace: str, color_range: str, bit_depth: int) -> tuple[tuple[float, float, float, float], ...]:
+    """Rows (R', G', B' weights, offset) giving Y', Cb, Cr code values (before rounding) from R'G'B' 0..1.
+
+    The one definition of the encode matrix: :func:`rgb_to_ycbcr` applies it in numpy, the GPU
+    data path (:mod:`rvm_render.pipeline.device_payloads`) in torch, in the same float32 order.
+    """
+    kr, kg, kb = _coefficients(colorspace)
+    y_off, y_span, c_span, c_mid = _scales(color_range, bit_depth)
+    return (
+        (kr * y_span, kg * y_span, kb * y_span, y_off),
+        (-kr / (2 * (1 - kb)) * c_span, -kg / (2 * (1 - kb)) * c_span, 0.5 * c_span, c_mid),
+        (0.5 * c_span, -kg / (2 * (1 - kr)) * c_span, -kb / (2 * (1 - kr)) * c_span, c_mid),
+    )
+
+
 def rgb_to_ycbcr(
     rgb: np.ndarray, *, colorspace: str = "bt709", color_range: str = "tv", bit_depth: int = 10
 ) -> np.ndarray:
@@ -203,19 +219,12 @@ def rgb_to_ycbcr(
     Shape:
         rgb: [H, W, 3] float -> [3, H, W]
     """
-    kr, kg, kb = _coefficients(colorspace)
-    y_off, y_span, c_span, c_mid = _scales(color_range, bit_depth)
     rgb = np.clip(np.asarray(rgb, dtype=np.float32), 0.0, 1.0)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    matrix = (
-        (kr * y_span, kg * y_span, kb * y_span, y_off),
-        (-kr / (2 * (1 - kb)) * c_span, -kg / (2 * (1 - kb)) * c_span, 0.5 * c_span, c_mid),
-        (0.5 * c_span, -kg / (2 * (1 - kr)) * c_span, -kb / (2 * (1 - kr)) * c_span, c_mid),
-    )
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     top = float((1 << bit_depth) - 1)
     out = np.empty((3, *rgb.shape[:2]), dtype=dtype)
-    for plane, (cr_, cg_, cb_, off) in enumerate(matrix):
+    for plane, (cr_, cg_, cb_, off) in enumerate(ycbcr_matrix(colorspace, color_range, bit_depth)):
         acc = r * np.float32(cr_)
         acc += g * np.float32(cg_)
         acc += b * np.float32(cb_)

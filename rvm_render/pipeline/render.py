@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -27,6 +27,7 @@ from rvm_render.media.writers import (
     open_writer,
 )
 from rvm_render.pipeline.defaults import DEFAULT_FORMATS, DEFAULT_WARMUP_FRAMES
+from rvm_render.pipeline.device_path import device_feed, host_feed
 from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 from rvm_render.pipeline.stages import run_stages
@@ -65,6 +66,10 @@ class RenderSettings:
         queue_batches: Batches in flight per queue; bounds memory.
         warmup_frames: Warm start: before the first frame of each shot the network runs over the
             shot's next ``warmup_frames`` frames in reverse and discards them (:func:`warm_up`).
+        convert_on_device: Make each writer's payload (Y'CbCr planes, half floats, ...) on the
+            engine's device and bring back only that (:mod:`~rvm_render.pipeline.device_path`);
+            ``"auto"``: on CUDA only. On the CPU the writers' numpy conversions run on their own
+            threads in parallel with the engine, as fast and bit-exact with the golden outputs.
     """
 
     formats: tuple[OutputFormat, ...] = DEFAULT_FORMATS
@@ -73,6 +78,11 @@ class RenderSettings:
     batch_frames: int = DEFAULT_BATCH_FRAMES
     queue_batches: int = 2
     warmup_frames: int = DEFAULT_WARMUP_FRAMES
+    convert_on_device: bool | Literal["auto"] = "auto"
+
+    def converts_on_device(self, device: torch.device) -> bool:
+        """Whether payloads are made on ``device`` (see ``convert_on_device``)."""
+        return device.type == "cuda" if self.convert_on_device == "auto" else bool(self.convert_on_device)
 
     def __post_init__(self) -> None:
         if not self.formats:
@@ -168,9 +178,13 @@ def warn_if_not_bt709(info: MediaInfo) -> None:
         )
 
 
-def infer_steps(matter: Matter) -> list[Callable[[Any], Any]]:
-    """The matter's steps, the last one returning ``(fgr, pha)`` as the stages take them."""
-    *leading, last = matter.steps()
+def infer_steps(matter: Matter, *, on_device: bool = False) -> list[Callable[[Any], Any]]:
+    """The matter's steps, the last one returning ``(fgr, pha)`` as the stages take them.
+
+    Args:
+        on_device: leave fgr and pha on the matter's device (see :meth:`Matter.steps`).
+    """
+    *leading, last = matter.steps(on_device=on_device)
 
     def matted(item: Any) -> tuple[torch.Tensor, torch.Tensor]:
         batch = last(item)
@@ -249,14 +263,17 @@ def render_frames(
         UnreadableMediaError: the clip ends early or is corrupt.
     """
     frames_total = last_frame - first_frame + 1
+    on_device = settings.converts_on_device(matter.device)
     with open_reader(info, first_frame=first_frame, last_frame=last_frame) as frames:
         written = run_stages(
             frames,
-            infer_steps(matter),
+            infer_steps(matter, on_device=on_device),
             writers,
             batch_frames=settings.batch_frames,
             queue_batches=settings.queue_batches,
             on_batch_done=on_frames_done,
+            device=matter.device,
+            feeds=[device_feed(writer) if on_device else host_feed(writer) for writer in writers],
         )
     if written != frames_total:
         raise UnreadableMediaError(
@@ -286,7 +303,7 @@ def warm_up(info: MediaInfo, matter: Matter, *, first_frame: int, last_frame: in
     with open_reader(info, first_frame=first_frame, last_frame=last_frame) as reader:
         frames = list(reader)
     return run_stages(reversed(frames), infer_steps(matter), [], batch_frames=settings.batch_frames,
-                      queue_batches=settings.queue_batches)  # fmt: skip
+                      queue_batches=settings.queue_batches, device=matter.device)  # fmt: skip
 
 
 def close_writers(writers: list[MatteWriter]) -> tuple[WrittenOutput, ...]:

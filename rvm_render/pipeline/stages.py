@@ -2,10 +2,12 @@
 
 Three kinds of stage share the work of one clip:
 
-* one *decode* thread reads frames and stacks them into ``[T, 3, H, W]`` tensors in 0..1;
+* one *decode* thread reads frames, stacks them as integers and puts them on the engine's device
+  as ``[T, 3, H, W]`` float tensors in 0..1 (:mod:`~rvm_render.pipeline.device_path`);
 * the matting engine, as a chain of steps (:meth:`~rvm_render.engine.Matter.steps`): each step
   but the last on its own thread, the last on the calling thread, every one in frame order;
-* one *encode* thread per deliverable writes every frame to its writer.
+* one *encode* thread per deliverable writes every frame to its writer, as its feed says: float
+  fgr and pha the writer converts, or a payload made on the engine's device.
 
 Queues are bounded, so at most a few batches are in flight whatever the clip length and
 peak memory stays flat. The first error in any stage cancels the others and is re-raised
@@ -18,18 +20,24 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-import numpy as np
 import torch
 
 from rvm_render.media.reader import DecodedFrame
 from rvm_render.media.writers import MatteWriter
+from rvm_render.pipeline.device_path import (
+    HostPayloads,
+    Transfers,
+    UploadedBatch,
+    WriterFeed,
+    host_feed,
+    integer_batches,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FrameBatch", "MattedFrame", "Cancelled", "run_stages"]
+__all__ = ["Cancelled", "run_stages"]
 
 T = TypeVar("T")
 _POLL_S = 0.1
@@ -37,32 +45,6 @@ _POLL_S = 0.1
 
 class Cancelled(Exception):
     """Raised inside a stage when another stage has failed."""
-
-
-@dataclass(frozen=True, slots=True)
-class FrameBatch:
-    """Consecutive source frames as one tensor.
-
-    Shape:
-        src: [T, 3, H, W] float32 RGB 0..1
-    """
-
-    first_index: int
-    src: torch.Tensor
-
-
-@dataclass(frozen=True, slots=True)
-class MattedFrame:
-    """One frame of engine output, as arrays for the writers.
-
-    Shape:
-        fgr: [H, W, 3] float32 0..1 (straight foreground; a view of planar [3, H, W] memory)
-        pha: [H, W] float32 0..1
-    """
-
-    index: int
-    fgr: np.ndarray
-    pha: np.ndarray
 
 
 class _Channel(Generic[T]):
@@ -103,29 +85,6 @@ class _Channel(Generic[T]):
                 continue
 
 
-def frame_batches(frames: Iterable[DecodedFrame], batch_frames: int) -> Iterator[FrameBatch]:
-    """Stack consecutive decoded frames into float tensors of at most ``batch_frames``."""
-    pending: list[DecodedFrame] = []
-    for frame in frames:
-        pending.append(frame)
-        if len(pending) == batch_frames:
-            yield _stacked(pending)
-            pending = []
-    if pending:
-        yield _stacked(pending)
-
-
-def _stacked(frames: list[DecodedFrame]) -> FrameBatch:
-    rgb = np.stack([frame.rgb for frame in frames])
-    scale = float(np.iinfo(rgb.dtype).max)
-    if rgb.dtype == np.uint16:  # torch has no uint16 arithmetic on every build
-        rgb = rgb.astype(np.int32)
-    # Transposed to planar before the float conversion: the transposing copy then moves the
-    # narrower integer samples, about half the cost of transposing float32.
-    src = torch.from_numpy(rgb).permute(0, 3, 1, 2).contiguous().float().div_(scale)
-    return FrameBatch(first_index=frames[0].index, src=src)
-
-
 class _StageThread(threading.Thread):
     """A daemon thread that records its first exception and cancels the run."""
 
@@ -153,37 +112,45 @@ def run_stages(
     batch_frames: int,
     queue_batches: int = 2,
     on_batch_done: Callable[[int], None] | None = None,
+    device: torch.device | None = None,
+    feeds: Sequence[WriterFeed] | None = None,
 ) -> int:
     """Decode, infer and encode one clip concurrently; return the number of frames written.
 
     Args:
         frames: Decoded source frames in order (iterated on the decode thread).
-        infer_steps: The engine as a chain: the first step takes ``src [T, 3, H, W]``, each
-            next one the previous one's result, and the last returns ``fgr [T, 3, H, W]`` and
-            ``pha [T, 1, H, W]``, float32 on the CPU. Each step sees every batch in order.
+        infer_steps: The engine as a chain: the first step takes ``src [T, 3, H, W]`` float 0..1
+            on ``device``, each next one the previous one's result, and the last returns ``fgr
+            [T, 3, H, W]`` and ``pha [T, 1, H, W]`` on ``device`` (or on the CPU). Each step sees
+            every batch in order.
         writers: Every selected deliverable; each gets every frame on its own thread.
         batch_frames: Frames per engine call.
         queue_batches: Batches each queue may hold; bounds memory.
         on_batch_done: Called on the calling thread with the frames finished by all writers.
+        device: Where the engine runs (default: the CPU); frames go there as integers
+            (:class:`~rvm_render.pipeline.device_path.Transfers`).
+        feeds: How each writer gets its frames (default: :func:`host_feed`, float fgr and pha).
 
     Raises:
         Whatever a stage raised first; the other stages are cancelled.
     """
     if not infer_steps:
         raise ValueError("infer_steps is empty")
+    transfers = Transfers(device or torch.device("cpu"))
+    feeds = list(feeds) if feeds is not None else [host_feed(writer) for writer in writers]
     cancelled = threading.Event()
-    inboxes: list[_Channel[tuple[int, Any]]] = [_Channel(queue_batches, cancelled) for _ in infer_steps]
-    outboxes: list[_Channel[list[MattedFrame]]] = [_Channel(queue_batches, cancelled) for _ in writers]
+    inboxes: list[_Channel[Any]] = [_Channel(queue_batches, cancelled) for _ in infer_steps]
+    outboxes: list[_Channel[HostPayloads]] = [_Channel(queue_batches, cancelled) for _ in writers]
     written = [0] * len(writers)
 
     def decode() -> None:
-        for batch in frame_batches(frames, batch_frames):
-            inboxes[0].put((batch.first_index, batch.src))
+        for batch in integer_batches(frames, batch_frames, pinned=transfers.pinned):
+            inboxes[0].put(transfers.upload(batch))
         inboxes[0].close()
 
     def infer(slot: int) -> Callable[[], None]:
         def step() -> None:
-            for first_index, item in inboxes[slot]:
+            for first_index, item in _numbered(inboxes[slot]):
                 inboxes[slot + 1].put((first_index, infer_steps[slot](item)))
             inboxes[slot + 1].close()
 
@@ -191,10 +158,11 @@ def run_stages(
 
     def encoder(slot: int) -> Callable[[], None]:
         def encode() -> None:
-            for matted in outboxes[slot]:
-                for frame in matted:
-                    writers[slot].write(frame.index, frame.fgr, frame.pha)
-                written[slot] += len(matted)
+            for payloads in outboxes[slot]:
+                arrays = payloads.arrays(slot)
+                for t in range(arrays[0].shape[0]):
+                    feeds[slot].hand_over(payloads.first_index + t, tuple(array[t] for array in arrays))
+                written[slot] += arrays[0].shape[0]
 
         return encode
 
@@ -205,12 +173,12 @@ def run_stages(
         thread.start()
     try:
         inferred = 0
-        for first_index, item in inboxes[-1]:
+        for first_index, item in _numbered(inboxes[-1]):
             fgr, pha = infer_steps[-1](item)
-            matted = _matted_frames(first_index, fgr, pha)
+            payloads = transfers.download(first_index, _converted(feeds, fgr, pha))
             for outbox in outboxes:
-                outbox.put(matted)
-            inferred += len(matted)
+                outbox.put(payloads)
+            inferred += fgr.shape[0]
             if on_batch_done is not None:
                 on_batch_done(min(written, default=inferred))
         for outbox in outboxes:
@@ -229,9 +197,19 @@ def run_stages(
     return inferred
 
 
-def _matted_frames(first_index: int, fgr: torch.Tensor, pha: torch.Tensor) -> list[MattedFrame]:
-    # HWC views of the planar engine output, not copies: writers that work plane by plane
-    # (Y'CbCr conversion, EXR channels) then read contiguous planes.
-    fgr_hwc = fgr.permute(0, 2, 3, 1).numpy()
-    pha_hw = pha[:, 0].contiguous().numpy()
-    return [MattedFrame(index=first_index + t, fgr=fgr_hwc[t], pha=pha_hw[t]) for t in range(fgr_hwc.shape[0])]
+def _numbered(inbox: _Channel[Any]) -> Iterator[tuple[int, Any]]:
+    """``(first_index, item)`` of each batch: an uploaded batch gives its float frames on this thread."""
+    for entry in inbox:
+        if isinstance(entry, UploadedBatch):
+            yield entry.first_index, entry.src()
+        else:
+            yield entry
+
+
+def _converted(feeds: Sequence[WriterFeed], fgr: torch.Tensor, pha: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """Each feed's payload of a batch; feeds that share a conversion (the host feed) share its result."""
+    done: dict[int, tuple[torch.Tensor, ...]] = {}
+    for feed in feeds:
+        if id(feed.convert) not in done:
+            done[id(feed.convert)] = feed.convert(fgr, pha)
+    return [done[id(feed.convert)] for feed in feeds]

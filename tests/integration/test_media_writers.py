@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +17,9 @@ from rvm_render.media.probe import probe
 from rvm_render.media.timecode import timecode_after
 from rvm_render.media.writers import OutputFormat, WrittenOutput, open_writer, parse_background
 from rvm_render.media.writers.comp import composite
+from rvm_render.media.writers.exr import ExrWriter
+from rvm_render.media.writers.output import output_path
+from rvm_render.media.writers.sequence import SequenceWriter
 from support.frames import luma_matte, planes_of
 
 FRAMES = 12
@@ -151,3 +156,40 @@ def test_png_sequence_is_rgba_straight(dog: MediaInfo, frames: list, tmp_path: P
         rgba = next(container.decode(video=0)).to_ndarray(format="rgba")
     assert np.array_equal(rgba[..., :3], np.rint(fgr * 255.0).astype(np.uint8))
     assert np.array_equal(rgba[..., 3], np.rint(pha * 255.0).astype(np.uint8))
+
+
+def test_exr_frames_are_packed_and_written_on_one_thread_per_core(
+    dog: MediaInfo, frames: list, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cores = 6
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    all_cores_busy = threading.Barrier(cores, timeout=30)  # passes only when `cores` frames are packed at once
+    threads: set[str] = set()
+
+    class ThreadRecordingExrWriter(ExrWriter):
+        def prepare(self, fgr: np.ndarray, pha: np.ndarray) -> np.ndarray:
+            threads.add(threading.current_thread().name)
+            all_cores_busy.wait()
+            return super().prepare(fgr, pha)
+
+    writer = ThreadRecordingExrWriter(output_path(OutputFormat.EXR, tmp_path, "dog"), dog)
+    for index, fgr, pha in frames:  # 2 x cores frames
+        writer.write(index, fgr, pha)
+    written = writer.close()
+    assert writer.max_pending == cores + SequenceWriter.QUEUED_FRAMES
+    assert len(threads) == cores and threading.current_thread().name not in threads
+    with OpenEXR.File(str(tmp_path / (written.path.name % 3)), separate_channels=True) as exr:
+        alpha = np.asarray(exr.channels()["A"].pixels)
+    assert np.array_equal(alpha, frames[3][2].astype(np.float16))
+
+
+def test_prores4444_encodes_with_frame_threads_on_every_core(dog: MediaInfo, frames: list, tmp_path: Path) -> None:
+    writer = open_writer(OutputFormat.PRORES4444, tmp_path, "dog", dog)
+    packets_after: list[int] = []
+    for index, fgr, pha in frames[:3]:
+        writer.write(index, fgr, pha)
+        packets_after.append(writer._stream.frames)  # packets muxed so far
+    assert writer.encoder_threads == ("AUTO", os.cpu_count())
+    # frame threading holds back the first thread_count - 1 pictures; slice threading returns each at once
+    assert packets_after[0] == (0 if os.cpu_count() > 1 else 1)
+    writer.close()

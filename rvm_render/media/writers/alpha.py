@@ -11,13 +11,13 @@ up with the source on a timeline.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-import av
 import numpy as np
 
 from rvm_render.errors import UnsupportedFormatError
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.writers.container import ContainerWriter, frame_from_planes
+from rvm_render.media.writers.container import ContainerWriter
 from rvm_render.media.writers.output import OutputFormat
 
 __all__ = ["AlphaMatteWriter", "matte_luma"]
@@ -60,5 +60,14 @@ class AlphaMatteWriter(ContainerWriter):
         )
         self._chroma = np.full((info.height, info.width // 2), 512, dtype=np.uint16)
 
-    def video_frame(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> av.VideoFrame:
-        return frame_from_planes([matte_luma(pha), self._chroma, self._chroma], PIX_FMT)
+    def planes(self, fgr: np.ndarray, pha: np.ndarray) -> list[np.ndarray]:
+        """Luma = the matte (:func:`matte_luma`), neutral chroma."""
+        return [matte_luma(pha), self._chroma, self._chroma]
+
+    def write_converted(self, frame_index: int, payload: Any) -> None:
+        """Encode source frame ``frame_index`` from its luma converted elsewhere.
+
+        Shape:
+            payload: [H, W] uint16, :func:`matte_luma` of the matte
+        """
+        super().write_converted(frame_index, [payload, self._chroma, self._chroma])

@@ -20,10 +20,10 @@ from rvm_render.media import colour
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.reader import FrameReader, image_rgb, open_reader
 from rvm_render.media.writers.background import Background
-from rvm_render.media.writers.container import ContainerWriter, frame_from_planes
+from rvm_render.media.writers.container import ContainerWriter
 from rvm_render.media.writers.output import OutputFormat, WrittenOutput
 
-__all__ = ["CompWriter", "composite", "BackgroundSource"]
+__all__ = ["CompWriter", "composite", "chroma_420", "BackgroundSource"]
 
 PIX_FMT = "yuv420p"
 CONTAINER_OPTIONS = {"movflags": "+faststart"}
@@ -98,6 +98,11 @@ class BackgroundSource:
                 for decoded in self._reader:
                     yield _resized(decoded.rgb, self.width, self.height)
 
+    @property
+    def still(self) -> np.ndarray | None:
+        """The background picture when it does not change (colour, image); None for a video."""
+        return self._still
+
     def frame(self) -> np.ndarray:
         """The next background frame (a still repeats, a video advances and loops)."""
         if self._still is not None:
@@ -152,14 +157,24 @@ class CompWriter(ContainerWriter):
             self._background.close()
             raise
 
-    def video_frame(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> av.VideoFrame:
+    @property
+    def still_background(self) -> np.ndarray | None:
+        """The background when it is one picture for every frame (colour, image), else None (video).
+
+        Shape:
+            -> [H, W, 3] float32 0..1
+        """
+        return self._background.still
+
+    def planes(self, fgr: np.ndarray, pha: np.ndarray) -> list[np.ndarray]:
+        """The composite as 8-bit limited-range Y' and 2x2-averaged Cb, Cr (:func:`chroma_420`)."""
         try:
             bg = self._background.frame()
         except StopIteration as err:  # pragma: no cover - a looping video never ends
             raise MediaError(f"background for '{self.final_path}' ran out of frames") from err
         comp = composite(np.asarray(fgr, np.float32), np.asarray(pha, np.float32), bg)
         ycbcr = colour.rgb_to_ycbcr(comp, colorspace=self.colour.matrix, color_range="tv", bit_depth=8)
-        return frame_from_planes([ycbcr[0], _chroma_420(ycbcr[1]), _chroma_420(ycbcr[2])], PIX_FMT)
+        return [ycbcr[0], chroma_420(ycbcr[1]), chroma_420(ycbcr[2])]
 
     def close(self) -> WrittenOutput:
         try:
@@ -174,8 +189,8 @@ class CompWriter(ContainerWriter):
             self._background.close()
 
 
-def _chroma_420(plane: np.ndarray) -> np.ndarray:
-    """Average each 2x2 block (box filter) of an even-sized uint8 chroma plane."""
+def chroma_420(plane: np.ndarray) -> np.ndarray:
+    """Average each 2x2 block (box filter, rounding halves up) of an even-sized uint8 chroma plane."""
     acc = plane[0::2, 0::2].astype(np.uint16)
     acc += plane[1::2, 0::2]
     acc += plane[0::2, 1::2]

@@ -21,9 +21,10 @@ from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers.output import OutputFormat, colour_of
 from rvm_render.media.writers.sequence import SequenceWriter
 
-__all__ = ["ExrWriter", "COMPRESSION"]
+__all__ = ["ExrWriter", "COMPRESSION", "CHANNELS"]
 
 COMPRESSION = OpenEXR.ZIP_COMPRESSION
+CHANNELS = ("R", "G", "B", "A")
 
 
 class ExrWriter(SequenceWriter):
@@ -40,16 +41,21 @@ class ExrWriter(SequenceWriter):
             "chromaticities": chromaticities_of(colour_of(info).primaries),
         }
 
-    def prepare(self, fgr: np.ndarray, pha: np.ndarray) -> dict[str, np.ndarray]:
-        return {
-            "R": fgr[..., 0].astype(np.float16),
-            "G": fgr[..., 1].astype(np.float16),
-            "B": fgr[..., 2].astype(np.float16),
-            "A": np.asarray(pha).astype(np.float16),
-        }
+    def prepare(self, fgr: np.ndarray, pha: np.ndarray) -> np.ndarray:
+        """Planes R, G, B, A as half floats (round to nearest even).
 
-    def encode_file(self, path: Path, payload: dict[str, np.ndarray]) -> None:
+        Shape:
+            fgr: [H, W, 3], pha: [H, W] float32 -> [4, H, W] float16
+        """
+        rgba = np.empty((4, *pha.shape), dtype=np.float16)
+        for channel in range(3):
+            rgba[channel] = fgr[..., channel]
+        rgba[3] = pha
+        return rgba
+
+    def encode_file(self, path: Path, payload: np.ndarray) -> None:
+        channels = dict(zip(CHANNELS, payload, strict=True))
         try:
-            OpenEXR.File(dict(self._header), payload, num_threads=1).write(str(path))
+            OpenEXR.File(dict(self._header), channels, num_threads=1).write(str(path))
         except RuntimeError as err:  # the binding reports I/O failures as RuntimeError
             raise output_error(path, err) from err

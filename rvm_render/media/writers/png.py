@@ -31,6 +31,11 @@ class PngWriter(SequenceWriter):
         self.sixteen_bit = info.bit_depth > 8
 
     def prepare(self, fgr: np.ndarray, pha: np.ndarray) -> np.ndarray:
+        """Interleaved RGBA code values ``round(clip(v) * top)``.
+
+        Shape:
+            fgr: [H, W, 3], pha: [H, W] float32 -> [H, W, 4] uint8 (uint16 above 8-bit sources)
+        """
         top = np.float32(65535.0 if self.sixteen_bit else 255.0)
         rgba = np.empty((*pha.shape, 4), dtype=np.float32)
         rgba[..., :3] = fgr

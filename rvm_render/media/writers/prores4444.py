@@ -12,12 +12,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 
 from rvm_render.media import colour
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.writers.container import ContainerWriter, frame_from_planes
+from rvm_render.media.writers.container import ContainerWriter
 from rvm_render.media.writers.output import OutputFormat
 
 __all__ = ["ProRes4444Writer", "alpha_codes"]
@@ -54,6 +53,7 @@ class ProRes4444Writer(ContainerWriter):
             copy_audio=audio,
         )
 
-    def video_frame(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> av.VideoFrame:
+    def planes(self, fgr: np.ndarray, pha: np.ndarray) -> list[np.ndarray]:
+        """Y', Cb, Cr (10-bit limited range, the output matrix) and alpha (10-bit full scale)."""
         ycbcr = colour.rgb_to_ycbcr(fgr, colorspace=self.colour.matrix, color_range="tv", bit_depth=10)
-        return frame_from_planes([ycbcr[0], ycbcr[1], ycbcr[2], alpha_codes(pha)], PIX_FMT)
+        return [ycbcr[0], ycbcr[1], ycbcr[2], alpha_codes(pha)]

@@ -2,13 +2,16 @@
 
 Frames are numbered ``info.first_frame_number + frame_index`` (the source frame number for
 sequences, the 0-based frame index for containers), written into the hidden folder of a
-:class:`~rvm_render.media.commit.PartialSequence` by a small thread pool (compression runs
-outside the GIL), and renamed into place on ``close``.
+:class:`~rvm_render.media.commit.PartialSequence` by a thread pool with one thread per core
+(each frame is independent; packing and compression run outside the GIL), and renamed into
+place on ``close``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,20 +32,26 @@ class SequenceWriter:
     """Base of the image-sequence writers; subclasses implement :meth:`encode_file`."""
 
     format: OutputFormat
-    #: Frames being encoded at once (bounds memory).
-    max_pending: int = 4
+    #: Frames queued beyond those being encoded (bounds memory: ``workers + QUEUED_FRAMES``
+    #: frames are held at most, whatever the clip length).
+    QUEUED_FRAMES = 2
 
-    def __init__(self, final_path: Path, info: MediaInfo, *, overwrite: bool, workers: int = 2) -> None:
+    def __init__(self, final_path: Path, info: MediaInfo, *, overwrite: bool, workers: int | None = None) -> None:
         self.final_path = final_path
         self.info = info
+        self.workers = workers or os.cpu_count() or 1
+        self.max_pending = self.workers + self.QUEUED_FRAMES
         self._partial = PartialSequence(final_path, overwrite=overwrite)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{self.format.value}-writer")
+        self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix=f"{self.format.value}-writer")
         self._pending: list[Future[None]] = []
         self._indices: list[int] = []
         self._closed = False
 
     def write(self, frame_index: int, fgr: np.ndarray, pha: np.ndarray) -> None:
         """Queue source frame ``frame_index`` for encoding (any order; each index once).
+
+        The arrays are converted (:meth:`prepare`) on a pool thread: the caller must not change
+        them afterwards (the pipeline hands every batch fresh arrays).
 
         Shape:
             fgr: [H, W, 3] float32 0..1; pha: [H, W] float32 0..1
@@ -52,10 +61,19 @@ class SequenceWriter:
                 f"'{self.final_path}': frame {frame_index} is fgr {fgr.shape} / pha {pha.shape}, "
                 f"expected {self.info.height}x{self.info.width}; the writer was opened for another clip"
             )
-        payload = self.prepare(fgr, pha)  # converted copy: the caller may reuse its buffers
+        self._submit(frame_index, self._encode_matte, fgr, pha)
+
+    def write_converted(self, frame_index: int, payload: Any) -> None:
+        """Queue a frame already converted to what :meth:`encode_file` takes (on a device, say).
+
+        The payload is what :meth:`prepare` returns for this writer; see the subclass.
+        """
+        self._submit(frame_index, self._encode, payload)
+
+    def _submit(self, frame_index: int, encode: Callable[..., None], *args: Any) -> None:
         path = self._partial.path_for(self.info.first_frame_number + frame_index)
         self._indices.append(frame_index)
-        self._pending.append(self._pool.submit(self._encode, path, payload))
+        self._pending.append(self._pool.submit(encode, path, *args))
         while len(self._pending) >= self.max_pending:
             self._pending.pop(0).result()
 
@@ -96,6 +114,9 @@ class SequenceWriter:
         with writing_to(path):
             self.encode_file(path, payload)
 
+    def _encode_matte(self, path: Path, fgr: np.ndarray, pha: np.ndarray) -> None:
+        self._encode(path, self.prepare(fgr, pha))
+
     def _drain(self) -> None:
         try:
             while self._pending:
@@ -106,7 +127,7 @@ class SequenceWriter:
     # --- subclasses ----------------------------------------------------------------------
 
     def prepare(self, fgr: np.ndarray, pha: np.ndarray) -> Any:
-        """Convert on the caller's thread to what :meth:`encode_file` needs (must copy)."""
+        """Convert (on a pool thread) to what :meth:`encode_file` needs."""
         raise NotImplementedError
 
     def encode_file(self, path: Path, payload: Any) -> None:

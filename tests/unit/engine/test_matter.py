@@ -43,6 +43,7 @@ def test_auto_ratio_follows_the_official_recommendations() -> None:
         ({"device": "gpu0"}, "device"),
         ({"downsample_ratio": 1.5}, "downsample_ratio"),
         ({"step_threads": 0}, "step_threads"),
+        ({"network": "compiled"}, "network"),
     ],
 )
 def test_options_name_the_bad_field(kwargs: dict, field: str) -> None:
@@ -55,9 +56,15 @@ def test_fp16_needs_cuda(model: MattingNetwork) -> None:
         Matter(model, EngineOptions(device="cpu", precision="fp16"))
 
 
+def test_cuda_graphs_need_cuda(model: MattingNetwork) -> None:
+    with pytest.raises(ConfigError, match="^network: 'cuda_graph' needs a CUDA device, not cpu; use eager or auto$"):
+        Matter(model, EngineOptions(device="cpu", network="cuda_graph"))
+
+
 def test_cpu_defaults(model: MattingNetwork) -> None:
     matter = Matter(model, EngineOptions(device="cpu"))
     assert (matter.device.type, matter.precision, matter.variant) == ("cpu", "fp32", "mobilenetv3")
+    assert matter.network == "eager"
     assert matter.downsample_ratio_for(1080, 1920) == auto_downsample_ratio(1080, 1920)
 
 

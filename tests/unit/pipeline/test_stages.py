@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from rvm_render.media.reader import DecodedFrame
-from rvm_render.pipeline.stages import frame_batches, run_stages
+from rvm_render.pipeline.device_path import Transfers, integer_batches
+from rvm_render.pipeline.stages import run_stages
 
 
 def _frames(count: int, dtype: type = np.uint8) -> Iterator[DecodedFrame]:
@@ -43,11 +44,12 @@ class RecordingWriter:
 @pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
 def test_batches_scale_to_unit_range(dtype: type) -> None:
     frames = list(_frames(5, dtype))
-    batches = list(frame_batches(frames, batch_frames=2))
+    transfers = Transfers(torch.device("cpu"))
+    batches = [transfers.upload(batch) for batch in integer_batches(frames, batch_frames=2, pinned=False)]
     assert [b.first_index for b in batches] == [0, 2, 4]
-    assert [b.src.shape[0] for b in batches] == [2, 2, 1]
+    assert [b.src().shape[0] for b in batches] == [2, 2, 1]
     expected = frames[3].rgb.astype(np.float64) / np.iinfo(dtype).max
-    np.testing.assert_allclose(batches[1].src[1].permute(1, 2, 0).numpy(), expected, atol=1e-6)
+    np.testing.assert_allclose(batches[1].src()[1].permute(1, 2, 0).numpy(), expected, atol=1e-6)
 
 
 def test_every_writer_gets_every_frame_in_order_on_its_own_thread() -> None:
