@@ -44,7 +44,7 @@ import psutil
 import torch
 
 from rvm_render.engine import EngineOptions, open_matter
-from rvm_render.media import probe
+from rvm_render.media.probe import probe
 from rvm_render.media.writers import OutputFormat, open_writer
 from rvm_render.pipeline.device_path import exr_planes, prores4444_planes
 

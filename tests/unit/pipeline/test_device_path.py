@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from rvm_render.media import MediaInfo, colour, probe
+from rvm_render.media import MediaInfo, colour
+from rvm_render.media.probe import probe
 from rvm_render.media.reader import DecodedFrame
 from rvm_render.media.writers import OutputFormat, open_writer, parse_background
 from rvm_render.media.writers.alpha import matte_luma as numpy_matte_luma
