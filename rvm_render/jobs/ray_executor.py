@@ -232,6 +232,7 @@ def _dispatch(
         in_flight[actors[actor].render.remote(work_dir, index)] = (actor, work_dir, index)
 
     try:
+        report()  # frames an earlier run finished count as done at once, also when none is left to render
         for actor in range(len(actors)):
             submit(actor)
         while in_flight:

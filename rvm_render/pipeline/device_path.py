@@ -162,6 +162,9 @@ class Transfers:
             for payload in payloads:
                 copies = []
                 for tensor in payload:
+                    if not tensor.is_cuda:  # a host feed's frames, copied back by its own conversion
+                        copies.append(tensor)
+                        continue
                     copy = torch.empty(tensor.shape, dtype=tensor.dtype, pin_memory=True)
                     copy.copy_(tensor, non_blocking=True)
                     tensor.record_stream(self._download)
