@@ -330,9 +330,12 @@ class JobStore:
             )
 
     def finish(self, job_id: int, outputs: list[str]) -> JobRecord:
+        """A running job rendered all its frames (also those an earlier run had finished, whatever its progress said)."""
         with self._locked() as db:
+            total = self._get(db, job_id).frames_total
+            done = {} if total is None else {"frames_done": total}
             return self._move(db, job_id, JobState.DONE, finished_at=time.time(), outputs=json.dumps(outputs),
-                              eta_s=0.0)  # fmt: skip
+                              eta_s=0.0, **done)  # fmt: skip
 
     def fail(self, job_id: int, error: str) -> JobRecord:
         """A running job failed: its speed and time left no longer mean anything."""

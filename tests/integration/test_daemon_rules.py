@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from rvm_render.api.client import ApiError
+from rvm_render.daemon.folder_claims import CLAIM_FILE
 from rvm_render.media.probe import probe
 from rvm_render.media.reader import open_reader
 from support.cli import installed_rvm_render, matte, run_installed
@@ -115,7 +116,8 @@ def test_no_output_goes_into_a_watch_folder(node: DaemonProcess, small_clip: Pat
     done = node.wait_done(job["id"])
     assert all(Path(path).parent == (node.media / "output").resolve() for path in done["outputs"])
     time.sleep(2)  # a settle period: nothing of the render is taken as an input
-    assert [p.name for p in (node.media / "timelines").iterdir()] == ["parked.mp4"]
+    in_folder = [p.name for p in (node.media / "timelines").iterdir() if p.name != CLAIM_FILE]  # the node's claim
+    assert in_folder == ["parked.mp4"]
     assert [j["input"] for j in node.jobs() if "parked" in Path(j["input"]).name] == [str(parked.resolve())]
 
 
