@@ -330,7 +330,7 @@ class JobStore:
             )
 
     def finish(self, job_id: int, outputs: list[str]) -> JobRecord:
-        """A running job rendered all its frames (also those an earlier run had finished, whatever its progress said)."""
+        """A running job rendered all its frames (those an earlier run finished too, whatever its progress said)."""
         with self._locked() as db:
             total = self._get(db, job_id).frames_total
             done = {} if total is None else {"frames_done": total}
