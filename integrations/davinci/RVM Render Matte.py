@@ -38,7 +38,8 @@ def run():
         from rvm_render_davinci.resolve_matte import Settings, main
     except ImportError as err:
         print(f"RVM Render: error: {err} (install the plug-in with `python -m rvm_render.integrations install "
-              "resolve`, or link the checkout's integrations/davinci files into Fusion/Scripts/Utility)")
+              "resolve`, link the checkout's integrations/davinci files into Fusion/Scripts/Utility, or set "
+              "RVM_RENDER_HOME to the checkout where they were copied from)")
         return 1
 
     resolve = _resolve()

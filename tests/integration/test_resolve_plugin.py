@@ -294,7 +294,7 @@ def test_install_puts_the_script_in_the_scripts_menu_and_it_runs_without_rvm_ren
     assert json.loads((support / "settings.json").read_text()) == {"url": "http://render1:8765", "token": "secret"}
 
     # Resolve's Python has no rvm_render, torch or numpy: run the installed script without site-packages.
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "RVM_RENDER_HOME")}
     probe = (
         "import runpy, sys; g = runpy.run_path(sys.argv[1]); status = g['run'](); "
         "heavy = sorted(m for m in ('torch', 'numpy', 'av', 'yaml', 'opentimelineio') if m in sys.modules); "
@@ -313,10 +313,11 @@ def test_install_puts_the_script_in_the_scripts_menu_and_it_runs_without_rvm_ren
         install("resolve", scripts)
 
 
-@pytest.mark.parametrize("deployed", ["linked", "copied"])
+@pytest.mark.parametrize("deployed", ["linked", "copied with RVM_RENDER_HOME", "copied"])
 def test_the_checkouts_integrations_davinci_in_utility_is_the_menu_entry(deployed: str, tmp_path: Path) -> None:
-    """A checkout's ``integrations/davinci`` files put into ``Fusion/Scripts/Utility``: linked, the script runs on
-    the checkout's client alone; copied without the client, it says how to install it."""
+    """A checkout's ``integrations/davinci`` files put into ``Fusion/Scripts/Utility``: linked, or copied with
+    ``RVM_RENDER_HOME`` naming the checkout, the script runs on the checkout's client alone; copied without it, it
+    says how to set it up."""
     plugin = Path(__file__).resolve().parents[2] / "integrations" / "davinci"
     utility = resolve_scripts_dir("linux", tmp_path / "home") / "Utility"
     utility.mkdir(parents=True)
@@ -328,7 +329,9 @@ def test_the_checkouts_integrations_davinci_in_utility_is_the_menu_entry(deploye
                 (shutil.copytree if path.is_dir() else shutil.copy)(path, utility / path.name)
     assert sorted(p.name for p in utility.glob("*.py")) == ["RVM Render Matte.py"]  # the Scripts menu's entries
 
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "RVM_RENDER_HOME")}
+    if deployed == "copied with RVM_RENDER_HOME":
+        env["RVM_RENDER_HOME"] = str(plugin.parents[1])
     probe = (
         "import runpy, sys; g = runpy.run_path(sys.argv[1]); status = g['run'](); "
         "heavy = sorted(m for m in ('torch', 'numpy', 'av', 'yaml', 'opentimelineio') if m in sys.modules); "
@@ -337,10 +340,10 @@ def test_the_checkouts_integrations_davinci_in_utility_is_the_menu_entry(deploye
     )
     ran = subprocess.run([sys.executable, "-S", "-c", probe, str(utility / "RVM Render Matte.py")],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=60)  # fmt: skip
-    if deployed == "linked":
+    if deployed != "copied":
         assert "Resolve is not reachable; run this from Workspace > Scripts" in ran.stdout, ran.stderr
         client = plugin.parents[1] / "rvm_render" / "api" / "client.py"
         assert f"status 1 heavy [] client {client}" in ran.stdout
     else:
-        assert "No module named 'rvm_render'" in ran.stdout and "integrations install resolve" in ran.stdout, ran
+        assert "No module named 'rvm_render'" in ran.stdout and "RVM_RENDER_HOME" in ran.stdout, ran
         assert "status 1 heavy [] client None" in ran.stdout

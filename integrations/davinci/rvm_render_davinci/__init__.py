@@ -1,7 +1,8 @@
 """The DaVinci Resolve plug-in: Workspace > Scripts > Utility > RVM Render Matte (see resolve_matte).
 
 The API client comes from the installer's vendored ``rvm_render/`` beside this package or, when a
-checkout's ``integrations/davinci`` is linked into ``Fusion/Scripts/Utility``, from that checkout.
+checkout's ``integrations/davinci`` is linked (or copied, with ``RVM_RENDER_HOME`` naming the checkout) into
+``Fusion/Scripts/Utility``, from that checkout.
 """
 
 import os
@@ -9,5 +10,6 @@ import sys
 
 try:
     import rvm_render.api.client  # noqa: F401 (vendored beside this package by the installer)
-except ImportError:  # linked from a checkout: <checkout>/integrations/davinci/rvm_render_davinci/
-    sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__))))))
+except ImportError:  # from a checkout: copied, with RVM_RENDER_HOME naming it, or linked (found through the link)
+    _linked_from = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))))
+    sys.path.append(os.environ.get("RVM_RENDER_HOME") or _linked_from)
