@@ -37,7 +37,7 @@ from typing import Any
 from rvm_render.errors import CheckpointMismatchError, JobError, JobNotFoundError
 from rvm_render.jobs.segments import PLAN_MODES, PlanMode, Segment, SegmentPolicy, plan_segments
 from rvm_render.media.commit import writing_to
-from rvm_render.media.fingerprint import HEAD_BYTES, InputFingerprint  # noqa: F401 - HEAD_BYTES: for jobs.store
+from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.writers import Background
 

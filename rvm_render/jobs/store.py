@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from rvm_render.errors import JobError, JobNotFoundError, NodeStorageError
-from rvm_render.jobs.checkpoint import HEAD_BYTES
 from rvm_render.jobs.kinds import MAX_PRIORITY, JobKind
+from rvm_render.media.fingerprint import HEAD_BYTES
 
 __all__ = [
     "JobKind",

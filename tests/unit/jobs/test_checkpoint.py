@@ -16,7 +16,6 @@ import pytest
 from rvm_render.errors import CheckpointMismatchError, JobError, JobNotFoundError
 from rvm_render.jobs import checkpoint
 from rvm_render.jobs.checkpoint import (
-    HEAD_BYTES,
     InputFingerprint,
     JobPlan,
     WorkDir,
@@ -25,6 +24,7 @@ from rvm_render.jobs.checkpoint import (
     settings_hash,
 )
 from rvm_render.jobs.segments import SegmentPolicy, plan_segments
+from rvm_render.media.fingerprint import HEAD_BYTES
 
 FRAMES_TOTAL = 247  # 05_default_juggle.mp4 (LICENSES.md); only the plan uses it here
 
