@@ -105,14 +105,9 @@ def resolve_token(config: DaemonConfig) -> tuple[str, str]:
     return path.read_text().strip(), str(path)
 
 
-def _sequence_in(folder: Path) -> Path | None:
-    """The image sequence a folder of numbered images holds (as a pattern); None when it holds no images.
-
-    Raises:
-        MediaError: its first image does not read.
-    """
-    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    return Path(probed(images[0], "image").path) if images else None
+def _first_image(folder: Path) -> Path | None:
+    """The first image of a folder of numbered images (probed, it names the whole sequence); None when it has none."""
+    return min((p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS), default=None)
 
 
 class Daemon:
@@ -253,10 +248,11 @@ class Daemon:
         if folder.kind == JobKind.TIMELINE:
             return checked_timeline(entry, "timeline")
         if entry.is_dir():
-            pattern = _sequence_in(entry)
-            if pattern is None:
+            first = _first_image(entry)
+            if first is None:
                 log.info("folder '%s' holds no images; ignored", entry)
-            return pattern
+                return None
+            return Path(probed(first, "image").path)  # the sequence's pattern
         probed(entry, "clip")
         return entry
 
@@ -308,11 +304,11 @@ class Daemon:
                 JobKind.TIMELINE if source.suffix.lower() in TIMELINE_SUFFIXES else JobKind.CLIP)  # fmt: skip
             fingerprint_of = source
             if kind == JobKind.CLIP:
-                pattern = _sequence_in(source) if source.is_dir() else source
-                if pattern is None:
+                named = _first_image(source) if source.is_dir() else source
+                if named is None:
                     raise MediaError(f"folder '{source}' holds no images ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
                                      "give a clip, a sequence pattern or a folder of numbered images")  # fmt: skip
-                info = probed(pattern, "path")  # a clip, a pattern, or a sequence frame: what is rendered
+                info = probed(named, "path")  # a clip, a pattern, or a sequence frame: what is rendered
                 source = Path(info.path)
                 fingerprint_of = source.parent if info.is_sequence else source
             elif not source.exists():
