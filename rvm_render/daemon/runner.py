@@ -24,7 +24,7 @@ from rvm_render.daemon.outputs import choose_outputs
 from rvm_render.daemon.roots import MediaRoots
 from rvm_render.engine import Matter, preferred_batch_frames
 from rvm_render.errors import CheckpointMismatchError, JobError, RvmRenderError, TimelineError
-from rvm_render.jobs.batch import BatchInput, BatchPolicy, probe_inputs, render_batch
+from rvm_render.jobs.batch import BatchInput, BatchPolicy, render_batch
 from rvm_render.jobs.store import JobKind, JobRecord, JobState, JobStore, input_fingerprint
 from rvm_render.media.commit import write_bytes_atomically
 from rvm_render.media.frame_pattern import frame_field
@@ -292,12 +292,12 @@ class JobRunner:
         policy = self._policy(job, preset)
         self.matter.options = dataclasses.replace(self._base_options, downsample_ratio=preset.downsample_ratio)
         output_dir = self.config.check_output_dir(self.roots.check(job.output_dir, "output folder"), "output_dir")
-        failures: list[str] = []
-
-        def collect(_: object, err: RvmRenderError) -> None:
-            failures.append(str(err))
-
         if job.kind == JobKind.TIMELINE:
+            failures: list[str] = []
+
+            def collect(_: object, err: RvmRenderError) -> None:
+                failures.append(str(err))
+
             options = ConformOptions(handles=preset.handles, media_roots=self.roots.roots)
             progress = _Progress(self, job.id, None)
             result = conform_timeline(
@@ -310,11 +310,7 @@ class JobRunner:
             return [str(result.timeline_path)] + [str(r.manifest) for r in (*result.reused, *result.rendered)]
         first_frame, last_frame = job.frame_range or (None, None)
         request = RenderRequest(self.roots.check(job.input, "input"), output_dir, first_frame, last_frame)
-        parse_untrusted(probe, request.input_path, what=f"input '{job.input}'")  # a crash fails the job, not the node
-        inputs = probe_inputs([request], collect)
-        if failures:
-            raise RvmRenderError(failures[0])
-        info = inputs[0].info
+        info = parse_untrusted(probe, request.input_path, what=f"input '{job.input}'")  # a crash fails the job only
         first_index, last_index = frame_range(request, info)
         frames = last_index - first_index + 1
         ratio = self.matter.downsample_ratio_for(info.height, info.width)
@@ -328,7 +324,7 @@ class JobRunner:
             log.info("job %d: '%s' replaces its earlier render: %s", job.id, choice.stem, choice.stale_because)
         request = dataclasses.replace(request, stem=choice.stem)
         settings = dataclasses.replace(settings, overwrite=choice.earlier is not None)
-        inputs = [dataclasses.replace(inputs[0], request=request)]
+        inputs = [BatchInput(request, info)]
         needed = estimated_output_bytes(settings.formats, info.width, info.height, frames)
         shortfall = disk_shortfall(output_dir, needed)
         if shortfall is not None:
