@@ -15,7 +15,6 @@ place). A matte clip elsewhere is left alone. Both are reported as mattes of an 
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import opentimelineio as otio
 
+from rvm_render.jobs.earlier_render import EarlierRender
 from rvm_render.otio.matte_track import METADATA_KEY
 from rvm_render.otio.media_paths import local_path
 from rvm_render.otio.requests import EARLIER_MATTE_REASON, ClipPlace, SkippedClip
@@ -47,11 +47,9 @@ class MatteRecognizer:
         if key not in self._outputs_by_folder:
             outputs: set[str] = set()
             for manifest in folder.glob(f"*{MANIFEST_SUFFIX}") if folder.is_dir() else ():
-                try:
-                    listed = json.loads(manifest.read_text(encoding="utf-8"))["outputs"]
-                    outputs.update(_real(entry["path"]) for entry in listed)
-                except (OSError, ValueError, KeyError, TypeError):
-                    continue  # not a manifest of ours
+                earlier = EarlierRender.read(manifest)  # None: not a manifest of ours
+                if earlier is not None:
+                    outputs.update(_real(path) for path in earlier.outputs.values())
             self._outputs_by_folder[key] = frozenset(outputs)
         return self._outputs_by_folder[key]
 
