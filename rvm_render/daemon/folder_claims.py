@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from rvm_render.media.commit import write_bytes_atomically
+
 log = logging.getLogger(__name__)
 
 __all__ = ["CLAIM_FILE", "Claim", "FolderClaims"]
@@ -133,8 +135,6 @@ def _read(folder: Path) -> Claim | None:
 
 
 def _write(folder: Path, claim: Claim) -> None:
-    """Write the claim whole: under a temp name, renamed when complete."""
+    """Write the claim whole (a hidden temp file beside it, renamed when complete)."""
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / f"{CLAIM_FILE}.{os.getpid()}.partial"
-    partial.write_text(json.dumps(asdict(claim)), encoding="utf-8")
-    os.replace(partial, folder / CLAIM_FILE)
+    write_bytes_atomically(folder / CLAIM_FILE, json.dumps(asdict(claim)).encode())
