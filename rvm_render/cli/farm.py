@@ -158,16 +158,16 @@ def _add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _planning_matter(args: argparse.Namespace, weights: Path) -> Matter:
-    """The engine the plan is made with, opened on this machine's CPU.
+    """The engine the plan is made with: the weights' digest and variant, no network, on this machine's CPU.
 
     The plan needs the weights' digest and variant and the downsample ratio, none of which
     depend on the device; the tasks' device and precision are recorded as asked for, so this
     machine needs no GPU.
     """
-    from rvm_render.engine import EngineOptions, open_matter
+    from rvm_render.engine import EngineOptions, open_planning_matter
 
     options = engine_options_from(args)
-    matter = open_matter(
+    matter = open_planning_matter(
         weights, EngineOptions(device="cpu", downsample_ratio=args.downsample_ratio), variant=args.variant
     )
     matter.options = options  # what the plan records for the tasks

@@ -59,7 +59,7 @@ from rvm_render.engine.onnx_backend import (
     require_onnxruntime,
 )
 from rvm_render.engine.state import RecurrentState
-from rvm_render.engine.weights import network_for_weights, read_weights, resolve_weights_path
+from rvm_render.engine.weights import check_variant, network_for_weights, read_weights, resolve_weights_path
 from rvm_render.errors import ConfigError
 from rvm_render.model.matting import downsampled
 
@@ -569,15 +569,19 @@ class PlanningMatter(Matter):
         raise RuntimeError("a PlanningMatter plans only; open_matter() gives an engine that mattes")
 
 
-def open_planning_matter(weights: str | os.PathLike[str] | None = None,
-                         options: EngineOptions | None = None) -> PlanningMatter:  # fmt: skip
+def open_planning_matter(weights: str | os.PathLike[str] | None = None, options: EngineOptions | None = None,
+                         variant: str | None = None) -> PlanningMatter:  # fmt: skip
     """Find and read the weights for their digest and variant; build no network (see :class:`PlanningMatter`).
 
+    Args:
+        variant: Require this variant, as :func:`open_matter` does.
+
     Raises:
-        WeightsError: Missing or corrupt weights.
+        WeightsError: Missing, corrupt, or wrong-variant weights.
         ConfigError: Unusable device or precision.
     """
     loaded = read_weights(resolve_weights_path(weights))
+    check_variant(loaded, variant)
     log.info("weights '%s': RVM %s, sha256 %s (to plan with; no network here)", loaded.path, loaded.variant,
              loaded.sha256[:12])  # fmt: skip
     return PlanningMatter(loaded.sha256, loaded.variant, options)

@@ -57,6 +57,7 @@ __all__ = [
     "tfjs_model_json",
     "pth_to_state_dict",
     "weights_cache_dir",
+    "check_variant",
     "network_for_weights",
 ]
 
@@ -341,6 +342,23 @@ def pth_to_state_dict(checkpoint: object, path: Path) -> tuple[dict[str, Tensor]
     return {k: state[k] for k in expected}, variant, refiner
 
 
+def check_variant(loaded: LoadedWeights, variant: str | None) -> None:
+    """Refuse weights of another variant than ``variant`` (None: any).
+
+    Raises:
+        ConfigError: ``variant`` is not a variant; WeightsError: the weights are another one.
+    """
+    from rvm_render.model import VARIANTS
+
+    if variant is not None and variant not in VARIANTS:
+        raise ConfigError(f"variant: unknown {variant!r} (expected one of {', '.join(VARIANTS)})")
+    if variant is not None and variant != loaded.variant:
+        raise WeightsError(
+            f"weights '{loaded.path}' are RVM {loaded.variant}, but {variant} was asked for; "
+            f"pass rvm_{variant}.pth with --weights or drop the variant"
+        )
+
+
 def network_for_weights(
     loaded: LoadedWeights, variant: str | None = None, refiner: str | None = None
 ) -> MattingNetwork:
@@ -354,17 +372,11 @@ def network_for_weights(
     Raises:
         WeightsError: The weights are another variant, or lack the requested refiner.
     """
-    from rvm_render.model import REFINERS, VARIANTS, MattingNetwork
+    from rvm_render.model import REFINERS, MattingNetwork
 
-    if variant is not None and variant not in VARIANTS:
-        raise ConfigError(f"variant: unknown {variant!r} (expected one of {', '.join(VARIANTS)})")
+    check_variant(loaded, variant)
     if refiner is not None and refiner not in REFINERS:
         raise ConfigError(f"refiner: unknown {refiner!r} (expected one of {', '.join(REFINERS)})")
-    if variant is not None and variant != loaded.variant:
-        raise WeightsError(
-            f"weights '{loaded.path}' are RVM {loaded.variant}, but {variant} was asked for; "
-            f"pass rvm_{variant}.pth with --weights or drop the variant"
-        )
     refiner = refiner or loaded.refiner
     state = loaded.state_dict
     if refiner != loaded.refiner:

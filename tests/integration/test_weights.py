@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from rvm_render.engine import load_model, open_matter, read_weights, resolve_weights_path, tfjs_to_state_dict
+from rvm_render.engine import (
+    EngineOptions,
+    load_model,
+    open_matter,
+    open_planning_matter,
+    read_weights,
+    resolve_weights_path,
+    tfjs_to_state_dict,
+)
 from rvm_render.engine.weights import CONFIG_ENV, WEIGHTS_ENV, find_weights, packaged_weights_dir
 from rvm_render.errors import WeightsError
 from rvm_render.model import MattingNetwork
@@ -199,3 +207,12 @@ def test_weights_command_says_which_weights_and_why(
     (used,) = [line for line in lines if line.endswith("<- used")]
     assert WEIGHTS_ENV in used and str(tfjs_weights) in used
     assert any("--weights" in line and "not given" in line for line in lines)
+
+
+def test_a_planning_engine_has_the_weights_identity_and_refuses_another_variant(tfjs_weights: Path) -> None:
+    """What farm export and the daemon over Ray plan with: the same digest and variant as the engine that mattes."""
+    planning = open_planning_matter(tfjs_weights, EngineOptions(device="cpu"), variant="mobilenetv3")
+    matting = open_matter(tfjs_weights, EngineOptions(device="cpu"))
+    assert (planning.weights_sha256, planning.variant) == (matting.weights_sha256, matting.variant)
+    with pytest.raises(WeightsError, match="are RVM mobilenetv3, but resnet50 was asked for"):
+        open_planning_matter(tfjs_weights, variant="resnet50")
