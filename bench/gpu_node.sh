@@ -2,7 +2,8 @@
 # Issue 19's one device check, run on the CUDA node from the repository root, with .whl and .cuda-data
 # carried (staged here by ../shared/tools/cuda-stage.sh): installs the wheels as that script's header
 # says, runs tests/integration/test_cuda.py (the fp16 engine, the GPU data path against the CPU
-# conversions and the host path, CUDA graphs against eager), then bench/gpu_node.py. Everything is
+# conversions and the host path, CUDA graphs against eager, the CUDA bring-up), then bench/gpu_node.py (encoder
+# ceilings, network, rvm-render matte as a process, the official reference, a warm render node). Everything is
 # printed with the seconds since start and teed into $OUT (3 files). Under 9 minutes: the wheels
 # about 20 s, the tests at most 150 s, the bench at most 360 s (it shortens its long run to fit 330 s).
 set -uo pipefail

@@ -16,8 +16,14 @@ and in channels-last layout, which measured fastest on CPU; on CPU frames are fe
 Network calls on CUDA (``network``): frame-by-frame work is launch-bound on a fast GPU (about
 120 fps whatever the frame size, issue 19), so ``"cuda_graph"`` captures the ``[1, T]`` call once per
 shape (frames, size, ratio; kept for every later clip of that shape) in a CUDA graph and
-replays it, copying frames and state into its fixed buffers. The first call of a shape runs
-eagerly; a capture that fails falls back to eager for that shape, with a warning.
+replays it, copying frames and state into its fixed buffers. A shape is captured the second
+time it is called with a state: its first call runs eagerly (and warms up what capture needs),
+so a shape met once, such as a clip's last short batch, costs no capture. A capture that fails
+falls back to eager for that shape, with a warning.
+
+Start-up (:func:`open_matter`): on CUDA the context, cuDNN and the caching allocator are brought
+up on a thread of their own while the weights are read and the network built on the CPU; the
+log says what each took (``-v``).
 ``bench/gpu_node.py`` measures both; ``"auto"`` takes the CUDA graph on CUDA and is eager
 elsewhere.
 
@@ -42,6 +48,8 @@ from __future__ import annotations
 import logging
 import math
 import os
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -92,8 +100,9 @@ Backend = Literal["auto", "torch", "onnxruntime"]
 BACKENDS: tuple[str, ...] = ("auto", "torch", "onnxruntime")
 Network = Literal["auto", "eager", "cuda_graph"]
 NETWORKS: tuple[str, ...] = ("auto", "eager", "cuda_graph")
-#: Eager calls before a CUDA graph is captured (lazy initialisation happens outside the capture).
-GRAPH_WARMUP_CALLS = 2
+#: Eager calls on the capture stream before a CUDA graph is captured (lazy initialisation happens
+#: outside the capture); the shape's first call, eager on the default stream, came before them.
+GRAPH_WARMUP_CALLS = 1
 #: Engine steps that run at the same time in a pipeline (ONNX Runtime backend).
 CONCURRENT_STEPS = 3
 
@@ -315,6 +324,8 @@ class Matter:
         self.network = resolve_network(self.options.network, self.device)
         #: Captured calls by (T, H, W, ratio); None where capture failed (that shape runs eagerly).
         self._graphs: dict[tuple[int, int, int, float], _GraphedCall | None] = {}
+        #: Shapes called once with a state and not captured yet (module doc).
+        self._called_once: set[tuple[int, int, int, float]] = set()
         self._dtype = _dtype(self.precision)
         self.model = (
             fused_for_inference(model).to(device=self.device, dtype=self._dtype).to(memory_format=torch.channels_last)
@@ -435,9 +446,10 @@ class Matter:
         """One ``[1, T]`` network call: replayed from its CUDA graph where one is (or can be) captured."""
         if self.network == "cuda_graph" and all(r is not None for r in rec):
             key = (chunk.shape[0], chunk.shape[-2], chunk.shape[-1], ratio)
-            if key not in self._graphs:
+            if key not in self._graphs and key in self._called_once:
                 self._graphs[key] = self._captured(chunk, rec, ratio)  # type: ignore[arg-type]
-            graphed = self._graphs[key]
+            self._called_once.add(key)
+            graphed = self._graphs.get(key)
             if graphed is not None:
                 return graphed(chunk, rec)  # type: ignore[arg-type]
         fgr, pha, *rec = self.model(chunk[None], *rec, downsample_ratio=ratio)
@@ -543,10 +555,61 @@ def open_matter(
         ConfigError: Unusable device or precision.
     """
     options = options or EngineOptions()
+    started = time.perf_counter()
+    device = resolve_device(options.device)
+    bring_up = _DeviceBringUp(device, _dtype(resolve_precision(options.precision, device)))
     loaded = read_weights(resolve_weights_path(weights))
     model = network_for_weights(loaded, variant=variant, refiner=refiner)
     log.info("weights '%s': RVM %s, %s, sha256 %s", loaded.path, loaded.variant, model.refiner_name, loaded.sha256[:12])
-    return Matter(model, options, weights_sha256=loaded.sha256)
+    built = time.perf_counter()
+    bring_up.wait()
+    matter = Matter(model, options, weights_sha256=loaded.sha256)
+    log.info("engine ready on %s in %.2f s: weights read and network built in %.2f s%s", device,
+             time.perf_counter() - started, built - started, bring_up.report())  # fmt: skip
+    return matter
+
+
+class _DeviceBringUp:
+    """A CUDA device's slow first steps, run on a thread while the weights are read (module doc).
+
+    Context creation, loading cuDNN and its kernels for a first convolution in the network's
+    dtype, and the caching allocator's first blocks take seconds on a GPU node; none of them
+    needs the weights. Off CUDA there is nothing to do.
+    """
+
+    def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
+        self.device, self.dtype = device, dtype
+        self.seconds: float | None = None
+        self.error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if device.type == "cuda":
+            self._thread = threading.Thread(target=self._run, name="rvm-cuda-bring-up", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            with torch.inference_mode():
+                x = torch.zeros((1, 3, 32, 32), device=self.device, dtype=self.dtype)
+                weight = torch.zeros((16, 3, 3, 3), device=self.device, dtype=self.dtype)
+                torch.nn.functional.conv2d(x.contiguous(memory_format=torch.channels_last), weight, padding=1)
+                torch.cuda.synchronize(self.device)
+        except Exception as err:  # raised again by the Matter's own first use of the device, which names it
+            self.error = err
+        self.seconds = time.perf_counter() - started
+
+    def wait(self) -> None:
+        """Join the bring-up; a failure there is left for the engine's own first use of the device to raise."""
+        if self._thread is not None:
+            self._thread.join()
+            if self.error is not None:
+                log.debug("CUDA bring-up failed (%s); the engine's first use of the device reports it", self.error)
+
+    def report(self) -> str:
+        """``"; CUDA context and cuDNN up in N s, alongside"`` on CUDA, else nothing."""
+        if self.seconds is None:
+            return ""
+        return f"; {self.device} context, cuDNN and allocator up in {self.seconds:.2f} s, alongside"
 
 
 class PlanningMatter(Matter):

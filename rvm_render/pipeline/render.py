@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import psutil
 import torch
 
 from rvm_render.engine.matter import Matter
@@ -364,10 +365,13 @@ def render_clip(
         warm_up(info, matter, first_frame=first, last_frame=min(last, first + settings.warmup_frames - 1),
                 settings=settings)  # fmt: skip
     started = time.perf_counter()
+    first_out: list[float] = []  # seconds from the start to the first frames written (the render's latency)
 
     def report(frames_done: int) -> None:
+        elapsed = time.perf_counter() - started
+        if frames_done and not first_out:
+            first_out.append(elapsed)
         if on_progress is not None:
-            elapsed = time.perf_counter() - started
             on_progress(ProgressEvent(info.path, frames_done, frames_total, elapsed, label=request.stem))
 
     writers = open_writers(settings, request.output_dir, stem, info)
@@ -394,5 +398,7 @@ def render_clip(
         input_fingerprint=fingerprint,
     )
     commit_manifest(manifest, manifest_path, overwrite=settings.overwrite)
-    log.info("matted '%s': %d frames in %.1f s (%.2f fps)", info.path, frames_total, elapsed, frames_total / elapsed)
+    log.info("matted '%s': %d frames in %.1f s (%.2f fps), the first written after %.2f s; %.1f s since the "
+             "process started", info.path, frames_total, elapsed, frames_total / elapsed, first_out[0],
+             time.time() - psutil.Process().create_time())  # fmt: skip
     return RenderResult(info, manifest_path, outputs, frames_total, ratio, elapsed)
