@@ -118,7 +118,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, result: RenderResult) -> None:
-    if not args.quiet:
+    if args.quiet:
+        return
+    if result.kept:
+        print(f"{result.manifest_path}  ({result.frames} frames, up to date: kept from an earlier run)")
+    else:
         print(f"{result.manifest_path}  ({result.frames} frames, {result.fps:.1f} fps)")
 
 

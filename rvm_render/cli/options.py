@@ -165,7 +165,8 @@ def add_render_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a clip's earlier render whole: its manifest and every file it lists (default: refuse)",
+        help="render again and replace a clip's earlier render whole: its manifest and every file it lists "
+        "(default: keep an earlier render that is up to date, refuse one that is not)",
     )
 
 

@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rvm_render.jobs.earlier_render import EarlierRender
 from rvm_render.media.frame_pattern import frame_field
@@ -87,7 +88,7 @@ def _taken(output_dir: Path, stem: str, formats: Sequence[OutputFormat]) -> bool
 
 
 def choose_outputs(output_dir: Path, info: MediaInfo, frames: tuple[int, int], formats: Sequence[OutputFormat],
-                   weights_sha256: str, downsample_ratio: float) -> OutputChoice:  # fmt: skip
+                   weights_sha256: str, downsample_ratio: float, look: dict[str, Any]) -> OutputChoice:  # fmt: skip
     """Decide the stem of a clip job's outputs and whether its earlier render there is reused (module doc).
 
     Args:
@@ -96,11 +97,12 @@ def choose_outputs(output_dir: Path, info: MediaInfo, frames: tuple[int, int], f
         frames: the 0-based (first, last) frame indices to render.
         formats: the deliverables asked for.
         weights_sha256, downsample_ratio: of the engine that renders it.
+        look: its warm start and comp backdrop (:func:`~rvm_render.pipeline.manifest.look_of`).
     """
     earlier = _owned_by_input(output_dir, info)
     if earlier is not None:
         why = earlier.stale_because(info, formats=formats, weights_sha256=weights_sha256,
-                                    downsample_ratio=downsample_ratio, frames=frames)
+                                    downsample_ratio=downsample_ratio, frames=frames, look=look)  # fmt: skip
         return OutputChoice(earlier.stem, earlier, why)
     stem = next(s for s in _stems(info) if not _taken(output_dir, s, formats))
     return OutputChoice(stem, None, None)

@@ -36,7 +36,7 @@ from rvm_render.media.commit import (
 from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers import OutputFormat, WrittenOutput, output_path
 from rvm_render.media.writers.concat import MoviePart, concat_movie_parts
-from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
+from rvm_render.pipeline.manifest import Manifest, commit_manifest, look_of, manifest_path_for
 from rvm_render.pipeline.render import RenderResult
 
 log = logging.getLogger(__name__)
@@ -238,6 +238,7 @@ def assemble_outputs(
         outputs=tuple(outputs),
         segments=tuple((s.first_frame, s.last_frame) for s in work.plan.segments),
         input_fingerprint=work.plan.fingerprint.input,
+        look=look_of([OutputFormat(name) for name in spec.formats], spec.background, spec.warmup_frames),
     )
     commit_manifest(manifest, manifest_path, overwrite=overwrite)
     elapsed = time.perf_counter() - started

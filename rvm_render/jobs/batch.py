@@ -22,19 +22,30 @@ from rvm_render.engine import Matter
 from rvm_render.errors import ConfigError, JobError, MediaError, OutputError, OutputExistsError, RvmRenderError
 from rvm_render.jobs.assemble import assemble_outputs, check_outputs_free
 from rvm_render.jobs.checkpoint import WorkDir
+from rvm_render.jobs.earlier_render import EarlierRender
 from rvm_render.jobs.ray_executor import run_segments_on_ray
 from rvm_render.jobs.runner import prepare_work_dir, render_segmented, work_dir_for
 from rvm_render.jobs.scheduler import MatterSpec, local_worker_slots, run_segments_locally
 from rvm_render.jobs.segments import DEFAULT_SEGMENT_FRAMES, PREROLL_FRAMES, PlanMode, SegmentPolicy
 from rvm_render.media.commit import output_error
 from rvm_render.media.probe import MediaInfo, probe
+from rvm_render.media.writers import WrittenOutput
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
+from rvm_render.pipeline.manifest import look_of, manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback
 from rvm_render.pipeline.render import frame_range, output_stem
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BatchPolicy", "BatchInput", "FailureCallback", "probe_inputs", "check_distinct_outputs", "render_batch"]
+__all__ = [
+    "BatchPolicy",
+    "BatchInput",
+    "FailureCallback",
+    "probe_inputs",
+    "check_distinct_outputs",
+    "kept_if_current",
+    "render_batch",
+]
 
 #: Errors that belong to one input: it is reported and the batch goes on.
 INPUT_ERRORS = (MediaError, OutputExistsError, OutputError, ConfigError, JobError)
@@ -182,12 +193,44 @@ def render_batch(
     results = []
     for item in inputs:
         try:
-            results.append(_render_one(item, settings, matter, policy, weights_path, on_progress))
+            results.append(kept_if_current(item, settings, matter)
+                           or _render_one(item, settings, matter, policy, weights_path, on_progress))  # fmt: skip
         except INPUT_ERRORS as err:
             on_failure(item.request, err)
         except OSError as err:  # an output failure no layer below named: still one line, and the batch goes on
             on_failure(item.request, output_error(err.filename or item.request.output_dir, err))
     return results
+
+
+def kept_if_current(item: BatchInput, settings: RenderSettings, matter: Matter) -> RenderResult | None:
+    """The input's earlier render at its output names when it still serves this run, else None (render it).
+
+    A command run again does only what is new: an earlier render of the same frames of the same
+    input (fingerprint), with the same weights, ratio, warm start and comp backdrop, holding every
+    deliverable asked for and whole, is kept as it is (:meth:`EarlierRender.stale_because`).
+    ``settings.overwrite`` renders again whatever is there.
+
+    Raises:
+        OutputExistsError: a render is there that does not serve this run, naming why and the fix.
+    """
+    info = item.info
+    manifest = manifest_path_for(item.request.output_dir, output_stem(item.request, info))
+    if settings.overwrite or not manifest.exists():
+        return None
+    first, last = frame_range(item.request, info)
+    ratio = matter.downsample_ratio_for(info.height, info.width)
+    earlier = EarlierRender.read(manifest)
+    why = "it is not a manifest this version reads" if earlier is None else earlier.stale_because(
+        info, formats=settings.formats, weights_sha256=str(matter.weights_sha256), downsample_ratio=ratio,
+        variant=matter.variant, frames=(first, last),
+        look=look_of(settings.formats, settings.background, settings.warmup_frames))  # fmt: skip
+    if why is not None or earlier is None:
+        raise OutputExistsError(f"'{manifest}' is an earlier render that does not serve this run ({why}); "
+                                "pass --overwrite to replace it")  # fmt: skip
+    log.info("'%s' is up to date (same input, weights and settings; every frame there); kept", manifest)
+    outputs = tuple(WrittenOutput(fmt, path, first, last) for fmt, path in earlier.outputs.items()
+                    if fmt in settings.formats)  # fmt: skip
+    return RenderResult(info, manifest, outputs, last - first + 1, ratio, kept=True)
 
 
 def _render_one(
@@ -225,8 +268,13 @@ def _render_distributed(
 ) -> list[RenderResult]:
     """Plan every input, render all their segments on the workers, then assemble each."""
     planned: list[WorkDir] = []
+    kept: list[RenderResult] = []
     for item in inputs:
         try:
+            earlier = kept_if_current(item, settings, matter)
+            if earlier is not None:
+                kept.append(earlier)
+                continue
             work = prepare_work_dir(
                 item.request,
                 settings,
@@ -243,7 +291,7 @@ def _render_distributed(
             continue
         planned.append(work)
     if not planned:
-        return []
+        return kept
     spec = MatterSpec.resolved(weights_path, matter.options, variant=matter.variant)
     if policy.executor == "ray":
         run_segments_on_ray(planned, spec, address=policy.address, workers=policy.workers, on_progress=on_progress)
@@ -251,4 +299,4 @@ def _render_distributed(
         slots = local_worker_slots(policy.workers, matter.options.device)
         run_segments_locally(planned, spec, slots=slots, on_progress=on_progress)
     keep = policy.keep_work_dir
-    return [assemble_outputs(work, overwrite=settings.overwrite, keep_work_dir=keep) for work in planned]
+    return kept + [assemble_outputs(work, overwrite=settings.overwrite, keep_work_dir=keep) for work in planned]

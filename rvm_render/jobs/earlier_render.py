@@ -73,8 +73,8 @@ class EarlierRender:
         return self.first_frame <= first_frame and last_frame <= self.last_frame
 
     def stale_because(self, info: MediaInfo, *, formats: Sequence[OutputFormat], weights_sha256: str,
-                      downsample_ratio: float, variant: str | None = None,
-                      frames: tuple[int, int] | None = None) -> str | None:  # fmt: skip
+                      downsample_ratio: float, variant: str | None = None, frames: tuple[int, int] | None = None,
+                      look: dict[str, Any] | None = None) -> str | None:  # fmt: skip
         """Why this render does not serve ``info`` now, or None when it does.
 
         Args:
@@ -83,6 +83,8 @@ class EarlierRender:
             weights_sha256, downsample_ratio, variant: of the engine that would render it (variant: when known).
             frames: the 0-based (first, last) frame indices it must hold exactly; None: any range (the
                 caller checks :meth:`covers`).
+            look: the warm start and comp backdrop it must have been rendered with
+                (:func:`~rvm_render.pipeline.manifest.look_of`); None: any (mattes of a conform).
         """
         recorded = self.document.get("input_fingerprint")
         if recorded is None:
@@ -100,6 +102,8 @@ class EarlierRender:
             return "it was rendered with other weights or another downsample ratio"
         if not set(formats) <= set(self.outputs):
             return "it lacks a deliverable asked for now"
+        if look is not None and self.document.get("look") != look:
+            return "it was rendered with another warm start or comp background"
         if not self.whole():
             return "frames of its outputs are missing or truncated"
         return None

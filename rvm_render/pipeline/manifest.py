@@ -13,6 +13,7 @@ import dataclasses
 import json
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,11 +21,11 @@ from typing import Any
 from rvm_render.media.commit import remove_sequence, write_bytes_atomically, writing_to
 from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.probe import MediaInfo
-from rvm_render.media.writers import OutputFormat, WrittenOutput, output_path
+from rvm_render.media.writers import Background, OutputFormat, WrittenOutput, output_path
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Manifest", "manifest_path_for", "write_manifest", "commit_manifest", "MANIFEST_SUFFIX"]
+__all__ = ["Manifest", "look_of", "manifest_path_for", "write_manifest", "commit_manifest", "MANIFEST_SUFFIX"]
 
 MANIFEST_SUFFIX = ".rvm.json"
 
@@ -48,6 +49,8 @@ class Manifest:
     """``(first_frame, last_frame)`` of each segment of a segmented render; empty for one pass."""
     input_fingerprint: InputFingerprint | None = None
     """The input as rendered (as ``plan.json`` records it): a matte is reused only for this input."""
+    look: dict[str, Any] | None = None
+    """What shaped the pictures besides the engine (:func:`look_of`): a render is reused only with the same."""
 
     def to_json(self) -> dict[str, Any]:
         rate = self.info.rate
@@ -77,11 +80,26 @@ class Manifest:
         }
         if self.input_fingerprint is not None:
             document["input_fingerprint"] = dataclasses.asdict(self.input_fingerprint)
+        if self.look is not None:
+            document["look"] = self.look
         if self.segments:
             document["segments"] = [
                 {"first_frame": number(first), "last_frame": number(last)} for first, last in self.segments
             ]
         return document
+
+
+def look_of(formats: Sequence[OutputFormat], background: Background | None, warmup_frames: int) -> dict[str, Any]:
+    """The settings besides the engine that shape a render's pictures, as its manifest records them.
+
+    The warm start changes every output's first frames; the backdrop only the ``comp`` (None:
+    the default, or no comp).
+    """
+    backdrop = None
+    if background is not None and OutputFormat.COMP in formats:
+        backdrop = {"kind": background.kind, "colour": list(background.colour),
+                    "path": None if background.path is None else os.path.abspath(background.path)}  # fmt: skip
+    return {"warmup_frames": warmup_frames, "background": backdrop}
 
 
 def manifest_path_for(output_dir: Path, stem: str) -> Path:

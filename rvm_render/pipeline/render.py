@@ -29,7 +29,7 @@ from rvm_render.media.writers import (
 )
 from rvm_render.pipeline.defaults import DEFAULT_FORMATS, DEFAULT_WARMUP_FRAMES
 from rvm_render.pipeline.device_path import device_feed, host_feed
-from rvm_render.pipeline.manifest import Manifest, commit_manifest, manifest_path_for
+from rvm_render.pipeline.manifest import Manifest, commit_manifest, look_of, manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 from rvm_render.pipeline.stages import run_stages
 
@@ -120,6 +120,8 @@ class RenderResult:
     frames: int
     downsample_ratio: float
     elapsed_s: float = field(default=0.0)
+    kept: bool = False
+    """True when an earlier render was still current and kept as it was (nothing rendered)."""
 
     @property
     def fps(self) -> float:
@@ -396,6 +398,7 @@ def render_clip(
         downsample_ratio=ratio,
         outputs=outputs,
         input_fingerprint=fingerprint,
+        look=look_of(settings.formats, settings.background, settings.warmup_frames),
     )
     commit_manifest(manifest, manifest_path, overwrite=settings.overwrite)
     log.info("matted '%s': %d frames in %.1f s (%.2f fps), the first written after %.2f s; %.1f s since the "

@@ -101,16 +101,15 @@ def test_deliverables_carry_the_enginematte(juggle_render: Path, clips_dir: Path
     assert np.abs(prores_alpha - expected).max() <= 1.5 / 1023
 
 
-def test_refuses_to_overwrite_and_keeps_existing_files(
+def test_refuses_to_replace_a_render_made_otherwise_and_keeps_existing_files(
     juggle_render: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = {p: p.stat().st_mtime_ns for p in juggle_render.rglob("*") if p.is_file()}
-    code = matte(
-        [clips_dir / "05_default_juggle.mp4"], juggle_render, tfjs_weights, "--formats", ALL_FORMATS, "--frames", "0-11"
-    )
+    code = matte([clips_dir / "05_default_juggle.mp4"], juggle_render, tfjs_weights, "--formats", ALL_FORMATS,
+                 "--frames", "0-11", "--background", "blue")  # fmt: skip
     assert code != 0
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "--overwrite" in error
+    assert error.count("\n") == 0 and "comp background" in error and "--overwrite" in error
     assert {p: p.stat().st_mtime_ns for p in juggle_render.rglob("*") if p.is_file()} == before
 
 

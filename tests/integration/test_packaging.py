@@ -144,7 +144,7 @@ def test_clean_install_mattes_with_no_set_up(
     ]  # fmt: skip
 
 
-def test_matte_without_outdir_writes_beside_each_input_and_never_overwrites(
+def test_matte_without_outdir_writes_beside_each_input_keeps_what_is_current_and_never_overwrites(
     tmp_path: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     clips = [tmp_path / "day1" / "take.mp4", tmp_path / "day2" / "take.mp4"]  # same name, other folders: no clash
@@ -160,7 +160,19 @@ def test_matte_without_outdir_writes_beside_each_input_and_never_overwrites(
             "take.mp4", "take.rvm.json", "take_alpha.mov", "take_matte.000000.exr", "take_matte.000001.exr"
         ]  # fmt: skip
     before = {p: p.stat().st_mtime_ns for clip in clips for p in clip.parent.iterdir()}
-    assert main(["-q", "matte", str(clips[0]), *flags]) == 1
-    assert "--overwrite" in capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["matte", str(clips[0]), *flags]) == 0  # run again: up to date, nothing rendered or touched
+    assert "up to date: kept from an earlier run" in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for clip in clips for p in clip.parent.iterdir()} == before
+    assert main(["-q", "matte", str(clips[0]), *flags[:-1], "0.5"]) == 1  # other settings: refused, nothing touched
+    err = capsys.readouterr().err
+    assert "other weights or another downsample ratio" in err and "--overwrite" in err, err
+    assert main(["-q", "matte", str(clips[0]), *flags, "--warmup", "2"]) == 1
+    assert "another warm start" in capsys.readouterr().err
+    (clips[1].parent / "take_matte.000001.exr").unlink()  # a frame lost: no longer whole
+    assert main(["-q", "matte", str(clips[1]), *flags]) == 1
+    assert "missing or truncated" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for clip in clips for p in clip.parent.iterdir() if p.exists()} == {
+        p: t for p, t in before.items() if p.exists()
+    }
     assert matte([clips[0]], clips[0].parent, tfjs_weights, *flags[2:], "--overwrite") == 0
