@@ -102,7 +102,9 @@ class EarlierRender:
             return "it was rendered with other weights or another downsample ratio"
         if not set(formats) <= set(self.outputs):
             return "it lacks a deliverable asked for now"
-        if look is not None and self.document.get("look") != look:
+        if look is not None and "look" not in self.document:
+            return "its manifest, from an older version, does not record its warm start and comp background"
+        if look is not None and self.document["look"] != look:
             return "it was rendered with another warm start or comp background"
         if not self.whole():
             return "frames of its outputs are missing or truncated"
