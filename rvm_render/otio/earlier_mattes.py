@@ -23,6 +23,7 @@ from pathlib import Path
 import opentimelineio as otio
 
 from rvm_render.jobs.earlier_render import EarlierRender
+from rvm_render.media.frame_pattern import escaped
 from rvm_render.otio.matte_track import METADATA_KEY
 from rvm_render.otio.media_paths import local_path
 from rvm_render.otio.requests import EARLIER_MATTE_REASON, ClipPlace, SkippedClip
@@ -59,7 +60,8 @@ class MatteRecognizer:
             return local_path(reference.target_url, self.media_root)
         if isinstance(reference, otio.schema.ImageSequenceReference) and reference.target_url_base:
             width = reference.frame_zero_padding
-            name = f"{reference.name_prefix}{f'%0{width}d' if width else '%d'}{reference.name_suffix}"
+            number = f"%0{width}d" if width else "%d"
+            name = f"{escaped(reference.name_prefix)}{number}{escaped(reference.name_suffix)}"  # as manifests write it
             return local_path(reference.target_url_base, self.media_root) / name
         return None
 
