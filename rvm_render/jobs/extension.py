@@ -12,6 +12,9 @@ frames a second time; instead the wider range is a segmented render
 - a tail ``b+1 .. last`` warms the recurrent state up on the ``preroll_frames`` frames before it
   (never before its shot's first frame), as a parallel segment does: RVM's state converges
   within a few dozen frames, so the seam is close to a continuous render (``PREROLL_FRAMES``).
+  Measured with E = 0..99 extended to 0..119 (640x360, auto ratio), mean |Δα| over the first
+  8 new frames against a continuous render: 3.4e-4 (bedroom) and 8.7e-4 (juggle) with the
+  default 64 frames, 2.3e-3 and 1.6e-3 starting cold.
 
 Head and tail are cut at shot cuts and into pieces as :func:`~rvm_render.jobs.segments.plan_segments`
 cuts any range (state handed over within each). The deliverables get the wider range's own
