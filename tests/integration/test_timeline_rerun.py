@@ -215,6 +215,10 @@ def test_trim_one_clip_and_add_one_renders_only_theirs(run: Path, media: dict[st
     result = otio.adapters.read_from_file(str(out / "cut.rvm.otio"))
     assert [t.name for t in result.tracks] == ["V1", "V2", f"V1{MATTE}", f"V2{MATTE}"]
     _assert_every_matte_on_its_source(result, {"A1", "B1", "A2", "A3"})
+    # edit.rvm.otio placed the mattes that went; conformed again, its clips are placed on the wider ones.
+    assert "3 kept from an earlier run; 0 frames rendered" in _summary(capsys, run / "edit.otio", out, tfjs_weights)
+    assert _movies(out) == after
+    _assert_every_matte_on_its_source(otio.adapters.read_from_file(str(out / "edit.rvm.otio")), {"A1", "B1", "A2"})
 
 
 def _cut(run: Path, clip: str, first: int, frames: int, name: str = "cut.otio") -> Path:
