@@ -1,5 +1,6 @@
-"""`rvm-render timeline` run again: on the same edit, on its own `.rvm.otio` cut further, after the
-source or the mattes changed on disk.
+"""`rvm-render timeline` run again: on the same edit, on its own `.rvm.otio` cut further, with a clip
+trimmed past its matte (the matte extended: only the frames it lacks rendered), after the source or
+the mattes changed on disk.
 
 Small real media (320x180, 24 fps, re-encoded from the shared clips) keeps each render short:
 
