@@ -205,7 +205,8 @@ def add_batch_options(parser: argparse.ArgumentParser, *, work_dir: bool = True)
         type=parse_frame_count,
         default=PREROLL_FRAMES,
         metavar="N",
-        help="parallel mode: frames matted before a segment to warm up the state (default: %(default)s)",
+        help="frames matted to warm up the state before a parallel segment, and before the new frames of a "
+        "matte a timeline conform extends past its end (default: %(default)s)",
     )
     segments.add_argument(
         "--keep-work-dir",

@@ -178,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
         earlier = f", {len(plan.earlier_mattes)} mattes of an earlier run" if plan.earlier_mattes else ""
         print(
             f"{result.timeline_path}  ({matted} of {len(plan.ranges)} media ranges matted"
-            f"{f', {len(result.reused)} kept from an earlier run' if result.reused else ''}; "
+            f"{f', {len(result.reused)} kept from an earlier run' if result.reused else ''}"
+            f"{f', {result.extended} extended' if result.extended else ''}; {result.frames_rendered} frames rendered; "
             f"{len(plan.uses)} clips, {len(plan.skipped)} skipped{earlier})"
         )
         if result.same_format_path is not None:

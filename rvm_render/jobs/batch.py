@@ -110,8 +110,12 @@ class BatchPolicy:
             return self.work_root / output_stem(request, info)
         return self.work_dir
 
-    def segmented(self, request: RenderRequest, info: MediaInfo) -> bool:
-        """Whether to render in segments: asked for, longer than one segment, or resuming one."""
+    def segmented(self, item: BatchInput) -> bool:
+        """Whether to render in segments: asked for, longer than one segment, resuming one, or extending
+        an earlier render (its frames are a segment; even with ``segment_frames=0``)."""
+        request, info = item.request, item.info
+        if item.extending is not None:
+            return True
         if self.segment_frames == 0:
             return False
         if self.segment_frames is not None or self.work_dir is not None or self.mode is not None:
@@ -127,6 +131,8 @@ class BatchInput:
 
     request: RenderRequest
     info: MediaInfo
+    extending: EarlierRender | None = None
+    """An earlier render whose frames are kept: only the rest is rendered (:mod:`~rvm_render.jobs.extension`)."""
 
 
 def probe_inputs(requests: list[RenderRequest], on_failure: FailureCallback) -> list[BatchInput]:
@@ -241,7 +247,7 @@ def _render_one(
     weights_path: Path,
     on_progress: ProgressCallback | None,
 ) -> RenderResult:
-    if not policy.segmented(item.request, item.info):
+    if not policy.segmented(item):
         return render_clip(item.request, settings, matter, on_progress=on_progress, info=item.info)
     return render_segmented(
         item.request,
@@ -254,6 +260,7 @@ def _render_one(
         weights_path=weights_path,
         keep_work_dir=policy.keep_work_dir,
         info=item.info,
+        extending=item.extending,
     )
 
 
@@ -284,6 +291,7 @@ def _render_distributed(
                 work_dir=policy.work_dir_of(item.request, item.info),
                 weights_path=weights_path,
                 info=item.info,
+                extending=item.extending,
             )
             check_outputs_free(work, overwrite=settings.overwrite)
         except INPUT_ERRORS as err:

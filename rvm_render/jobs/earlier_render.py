@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from rvm_render.errors import JobError, MediaError
+from rvm_render.media.commit import remove_sequence, writing_to
 from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.writers import OutputFormat
 from rvm_render.pipeline.manifest import MANIFEST_SUFFIX
+
+log = logging.getLogger(__name__)
 
 __all__ = ["EarlierRender", "outputs_whole"]
 
@@ -49,12 +53,15 @@ class EarlierRender:
             return None
 
     @property
+    def frames(self) -> int:
+        return self.last_frame - self.first_frame + 1
+
+    @property
     def stem(self) -> str:
         return self.manifest.name.removesuffix(MANIFEST_SUFFIX)
 
     def whole(self) -> bool:
         """Whether every output holds every frame of the range: each file of a sequence, a movie's frames."""
-        frames = self.last_frame - self.first_frame + 1
         for fmt, path in self.outputs.items():
             if fmt.is_sequence:
                 numbers = range(self.first_frame, self.last_frame + 1)
@@ -62,11 +69,25 @@ class EarlierRender:
                     return False
                 continue
             try:
-                if probe(path).frames != frames:
+                if probe(path).frames != self.frames:
                     return False
             except MediaError:
                 return False
         return True
+
+    def remove(self) -> None:
+        """Delete its outputs (every frame of a sequence), then its manifest: once a render that
+        supersedes it is committed. A manifest left by an interrupted removal lists missing files,
+        so it is never reused."""
+        for fmt, path in self.outputs.items():
+            if fmt.is_sequence:
+                remove_sequence(path)
+            else:
+                with writing_to(path):
+                    path.unlink(missing_ok=True)
+        with writing_to(self.manifest):
+            self.manifest.unlink(missing_ok=True)
+        log.info("removed '%s' and its outputs: a wider render holds its frames", self.manifest)
 
     def covers(self, first_frame: int, last_frame: int) -> bool:
         """Whether the render holds every one of these frame numbers (its range may be wider)."""

@@ -31,7 +31,14 @@ import torch
 from rvm_render.errors import ConfigError, JobError, RvmRenderError
 from rvm_render.jobs.checkpoint import CompletedSegment, WorkDir
 from rvm_render.jobs.runner import render_segment
-from rvm_render.jobs.scheduler import Chain, MatterSpec, RenderedSegment, pending_chains, segment_error
+from rvm_render.jobs.scheduler import (
+    Chain,
+    MatterSpec,
+    RenderedSegment,
+    frames_total_and_resumed,
+    pending_chains,
+    segment_error,
+)
 from rvm_render.pipeline.progress import ProgressCallback, ProgressEvent
 
 __all__ = ["RayActorSpec", "join_ray", "leave_ray", "ray_actor_specs", "run_segments_on_ray"]
@@ -204,8 +211,7 @@ def _dispatch(
     on_progress: ProgressCallback | None,
 ) -> list[RenderedSegment]:
     """Feed chains to actors, one segment call at a time; collect done records in order."""
-    frames_total = sum(segment.frames for wd in opened for segment in wd.plan.segments)
-    frames_resumed = frames_total - sum(wd.plan.segment(i).frames for wd in opened for i in wd.pending_segments())
+    frames_total, frames_resumed = frames_total_and_resumed(opened)
     by_path = {str(wd.path): wd for wd in opened}
     input_path = Path(opened[0].plan.fingerprint.input.path)
     started = time.perf_counter()

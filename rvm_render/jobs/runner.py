@@ -50,6 +50,8 @@ from rvm_render.jobs.checkpoint import (
     plan_for,
 )
 from rvm_render.jobs.cuts import detect_cuts_in_clip
+from rvm_render.jobs.earlier_render import EarlierRender
+from rvm_render.jobs.extension import extension_cuts, extension_segments, kept_range, mark_earlier_done
 from rvm_render.jobs.segments import PlanMode, Segment, SegmentPolicy
 from rvm_render.media.probe import MediaInfo, probe, sequence_frame_path
 from rvm_render.media.writers import OutputFormat, WrittenOutput
@@ -160,12 +162,14 @@ def prepare_work_dir(
     work_dir: str | os.PathLike[str] | None = None,
     weights_path: str | os.PathLike[str] | None = None,
     info: MediaInfo | None = None,
+    extending: EarlierRender | None = None,
 ) -> WorkDir:
     """Plan a segmented render and create its work dir, or reopen the one made by the same command.
 
     Shot cuts are detected with one decode pass (:func:`~rvm_render.jobs.cuts.detect_cuts_in_clip`)
     unless the work dir already holds a plan for this input. Segment lengths are aligned to
-    ``settings.batch_frames`` (``policy.frame_multiple`` is replaced by it).
+    ``settings.batch_frames`` (``policy.frame_multiple`` is replaced by it). A render ``extending``
+    an earlier one renders only the frames it lacks (:mod:`~rvm_render.jobs.extension`).
 
     Args:
         request: the clip, its output folder and frame range.
@@ -177,6 +181,8 @@ def prepare_work_dir(
         weights_path: the weights, recorded so that segment tasks find them; None: tasks use
             the usual lookup (and check the digest).
         info: the input, when the caller has probed it already (default: probed here).
+        extending: an earlier render of the same input whose frames (inside the request's range)
+            are kept as they are, a segment done from the start.
 
     Returns:
         The opened work dir.
@@ -191,10 +197,12 @@ def prepare_work_dir(
     spec = _spec_for(request, settings, matter, info, weights_path)
     path = work_dir_for(request, info, work_dir)
     policy = dataclasses.replace(policy, frame_multiple=settings.batch_frames)
+    kept = None if extending is None else kept_range(extending, info)
     cuts = _recorded_cuts(path, info)
     if cuts is None:
         log.info("detecting shot cuts in '%s' (frames %d-%d)", info.path, first, last)
-        cuts = tuple(detect_cuts_in_clip(info, first_frame=first, last_frame=last))
+        cuts = tuple(detect_cuts_in_clip(info, first_frame=first, last_frame=last) if kept is None
+                     else extension_cuts(info, first, last, kept, policy.preroll_frames))  # fmt: skip
     plan = plan_for(
         _fingerprint_path(info),
         spec.weights_sha256,
@@ -206,7 +214,11 @@ def prepare_work_dir(
         first_frame=first,
         spec=spec,
     )
-    return WorkDir.open(path, plan)
+    if kept is None:
+        return WorkDir.open(path, plan)
+    work = WorkDir.open(path, dataclasses.replace(plan, segments=extension_segments(first, last, kept, cuts, policy)))
+    mark_earlier_done(work, spec, extending, kept)
+    return work
 
 
 def _spec_of(work: WorkDir) -> RenderSpec:
@@ -358,6 +370,7 @@ def render_segmented(
     weights_path: str | os.PathLike[str] | None = None,
     keep_work_dir: bool = False,
     info: MediaInfo | None = None,
+    extending: EarlierRender | None = None,
 ) -> RenderResult:
     """Render a clip segment by segment with checkpoints, resuming a stopped run; then assemble.
 
@@ -375,6 +388,8 @@ def render_segmented(
         weights_path: recorded in the plan for segment tasks (see :func:`prepare_work_dir`).
         keep_work_dir: keep the work dir after assembling (default: removed).
         info: the input, when the caller has probed it already (default: probed here).
+        extending: an earlier render whose frames are kept (see :func:`prepare_work_dir`); they
+            count as done, as resumed ones do.
 
     Returns:
         As :func:`render_clip`; the manifest also lists the segments.
@@ -389,9 +404,8 @@ def render_segmented(
     manifest_path = manifest_path_for(request.output_dir, output_stem(request, info))
     if manifest_path.exists() and not settings.overwrite:
         raise OutputExistsError(f"'{manifest_path}' exists; pass --overwrite to replace it")
-    work = prepare_work_dir(
-        request, settings, matter, policy, mode=mode, work_dir=work_dir, weights_path=weights_path, info=info
-    )
+    work = prepare_work_dir(request, settings, matter, policy, mode=mode, work_dir=work_dir,
+                            weights_path=weights_path, info=info, extending=extending)  # fmt: skip
     check_outputs_free(work, overwrite=settings.overwrite)
     segments = work.plan.segments
     frames_total = sum(segment.frames for segment in segments)

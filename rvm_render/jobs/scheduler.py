@@ -53,6 +53,7 @@ __all__ = [
     "RenderedSegment",
     "WorkerSlot",
     "local_worker_slots",
+    "frames_total_and_resumed",
     "pending_chains",
     "run_segments_locally",
     "segment_error",
@@ -165,6 +166,14 @@ def local_worker_slots(workers: int | None = None, device: str = "auto") -> list
     cores = os.cpu_count() or 1
     threads = max(1, cores // count)
     return [WorkerSlot("cpu", threads if count > 1 else None) for _ in range(count)]
+
+
+def frames_total_and_resumed(work_dirs: Sequence[WorkDir]) -> tuple[int, int]:
+    """Frames the work dirs' plans cover, and how many of them segments done before this run hold
+    (a resumed render's, an extended render's earlier frames): progress counts those as done."""
+    total = sum(segment.frames for work_dir in work_dirs for segment in work_dir.plan.segments)
+    pending = sum(work_dir.plan.segment(i).frames for work_dir in work_dirs for i in work_dir.pending_segments())
+    return total, total - pending
 
 
 def pending_chains(work_dirs: Iterable[WorkDir]) -> list[Chain]:
@@ -292,11 +301,11 @@ def segment_error(where: str, worker: str, err: BaseException) -> RvmRenderError
 class _Run:
     """The parent's view of one local run: messages in, progress and the first failure out."""
 
-    def __init__(self, opened: Sequence[WorkDir], slots: Sequence[WorkerSlot], frames_total: int,
-                 on_progress: ProgressCallback | None) -> None:
+    def __init__(self, opened: Sequence[WorkDir], slots: Sequence[WorkerSlot],
+                 on_progress: ProgressCallback | None) -> None:  # fmt: skip
         self.by_path = {str(wd.path): wd for wd in opened}
         self.slots = slots
-        self.frames_total = frames_total
+        self.frames_total, self.frames_resumed = frames_total_and_resumed(opened)
         self.on_progress = on_progress
         self.input_path = Path(opened[0].plan.fingerprint.input.path)
         self.started = time.perf_counter()
@@ -311,9 +320,9 @@ class _Run:
 
     def report(self) -> None:
         if self.on_progress is not None:
-            done = min(sum(self.frames.values()), self.frames_total)
+            done = min(self.frames_resumed + sum(self.frames.values()), self.frames_total)
             self.on_progress(ProgressEvent(self.input_path, done, self.frames_total,
-                                           time.perf_counter() - self.started))
+                                           time.perf_counter() - self.started, self.frames_resumed))
 
     def fail(self, failure: RvmRenderError) -> None:
         if self.failure is None:
@@ -396,8 +405,7 @@ def run_segments_locally(
                         name=f"rvm-render-worker-{worker}", daemon=True)
         for worker, slot in enumerate(slots)
     ]
-    frames_total = sum(wd.plan.segment(i).frames for wd in opened for i in wd.pending_segments())
-    run = _Run(opened, slots, frames_total, on_progress)
+    run = _Run(opened, slots, on_progress)
 
     def drain() -> None:
         try:

@@ -97,6 +97,10 @@ class ConformResult:
     rendered: tuple[RenderedRange, ...]
     reused: tuple[RenderedRange, ...] = field(default=())
     failed: tuple[tuple[MediaRange, str], ...] = field(default=())
+    extended: int = 0
+    """How many of ``rendered`` extend an earlier matte (its frames kept, only the rest rendered)."""
+    frames_rendered: int = 0
+    """Frames ``rendered`` holds less those kept from the earlier mattes they extend."""
 
 
 def plan_timeline(
@@ -239,7 +243,9 @@ def conform_timeline(
 
     Clips an earlier run's mattes still serve are placed on them (:mod:`~rvm_render.otio.reuse`),
     so a conform run again renders only what changed, and an interrupted one resumes; long ranges
-    also resume segment by segment. An earlier conform's matte tracks in the edit are replaced by
+    also resume segment by segment. A clip trimmed past its earlier matte gets one matte of the
+    wider range, rendering only the frames the earlier one lacks; the earlier one's files go once
+    the timeline is written. An earlier conform's matte tracks in the edit are replaced by
     up-to-date ones. Frames reused count as done in the progress. A range that fails is reported
     through ``on_failure`` and the timeline is not written (an earlier one stays as it was).
     ``on_plan`` gets the plan before anything renders.
@@ -275,7 +281,8 @@ def conform_timeline(
         range_settings = settings_for(media_range)
         if earlier.rendered_before(media_range):  # this conform's own earlier files: replaced, never refused
             range_settings = dataclasses.replace(range_settings, overwrite=True)
-        to_render[range_settings].append(BatchInput(media_range.request(output_dir), media_range.info))
+        extending = reuse.extending.get(media_range.stem)
+        to_render[range_settings].append(BatchInput(media_range.request(output_dir), media_range.info, extending))
     check_distinct_outputs([item for items in to_render.values() for item in items])
     by_stem = {r.stem: r for r in plan.ranges}
     failed: list[tuple[MediaRange, str]] = []
@@ -314,7 +321,12 @@ def conform_timeline(
     same_name = same_format_name(read, path)
     same_format_path = None if same_name is None else write_timeline(timeline, output_dir / same_name,
                                                                       adapter=read.adapter)  # fmt: skip
-    return ConformResult(plan, timeline_path, same_format_path, tuple(rendered), tuple(reused), tuple(failed))
+    for superseded in reuse.superseded:  # only now: a run that stops earlier leaves them and the old timeline
+        superseded.remove()
+    extended = [made for made in rendered if made.range.stem in reuse.extending]
+    kept = sum(reuse.extending[made.range.stem].frames for made in extended)
+    return ConformResult(plan, timeline_path, same_format_path, tuple(rendered), tuple(reused), tuple(failed),
+                         len(extended), sum(made.range.frames for made in rendered) - kept)  # fmt: skip
 
 
 def _reused(media_range: MediaRange, matte: EarlierRender) -> RenderedRange:

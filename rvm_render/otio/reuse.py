@@ -12,6 +12,13 @@ it lists) serves a clip when all of these hold:
 - it is whole: every frame of a sequence is on disk, and a movie holds every frame of its range
   (probed by counting packets, so a truncated movie is not whole).
 
+A clip trimmed past the frames its earlier matte holds (its frames overlap or touch that matte's,
+but are not inside them) *extends* it: the range rendered is the union, under its own name, and
+only the frames the earlier matte lacks are rendered (:mod:`~rvm_render.jobs.extension`); the
+uses the earlier matte served move to the union, and once the conform is written the earlier
+matte's files go (:attr:`ReusePlan.superseded`). A clip whose frames are apart from every earlier
+matte's is rendered on its own.
+
 Anything else is rendered again; an earlier render at the same name is this conform's own and is
 replaced (atomically, as ``--overwrite`` replaces a render), never refused.
 """
@@ -23,7 +30,7 @@ import logging
 import os
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rvm_render.engine import Matter
@@ -81,6 +88,16 @@ class EarlierRenders:
                             key=lambda e: e.last_frame - e.first_frame)  # fmt: skip
         return next((e for e in candidates if self.reusable(e, media_range)), None)
 
+    def extensible(self, media_range: MediaRange, first_frame: int, last_frame: int) -> EarlierRender | None:
+        """The reusable earlier matte of ``media_range``'s media sharing the most of the frames, or touching
+        them; None when every one is apart (module doc)."""
+
+        def shared(e: EarlierRender) -> int:  # 0: adjacent; negative: a gap between
+            return min(e.last_frame, last_frame) - max(e.first_frame, first_frame) + 1
+
+        candidates = sorted((e for e in self.of_media(media_range.media) if shared(e) >= 0), key=shared, reverse=True)
+        return next((e for e in candidates if self.reusable(e, media_range)), None)
+
 
 @dataclass(frozen=True, slots=True)
 class ReusePlan:
@@ -91,14 +108,24 @@ class ReusePlan:
     reused: dict[str, EarlierRender]
     """The earlier matte of each reused range, by :attr:`MediaRange.stem`."""
     to_render: tuple[MediaRange, ...]
+    extending: dict[str, EarlierRender] = field(default_factory=dict)
+    """The earlier matte a range of ``to_render`` extends (its frames kept, the rest rendered), by stem."""
 
     @property
     def reused_frames(self) -> int:
         return sum(r.frames for r in self.plan.ranges if r.stem in self.reused)
 
+    @property
+    def superseded(self) -> tuple[EarlierRender, ...]:
+        """The earlier mattes extensions hold whole and no range reuses: their files go once the conform is written."""
+        kept = {matte.manifest for matte in self.reused.values()}
+        extended = {matte.manifest: matte for matte in self.extending.values() if matte.manifest not in kept}
+        return tuple(extended.values())
+
 
 def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[MediaRange, EarlierRender | None]]:
-    """The range as it is served: whole by one earlier matte, else each use by one, the rest rendered."""
+    """The range as it is served: whole by one earlier matte, else each use by one, the rest rendered,
+    extending an earlier matte it overlaps or touches (then the matte does not cover its range)."""
     whole = earlier.covering(media_range, media_range.first_frame, media_range.last_frame)
     if whole is not None:
         yield media_range.narrowed(whole.first_frame, whole.last_frame, media_range.uses), whole
@@ -113,11 +140,17 @@ def _split(media_range: MediaRange, earlier: EarlierRenders) -> Iterator[tuple[M
             continue
         served[matte.manifest].append(use)
         mattes[matte.manifest] = matte
+    rendered: list[tuple[MediaRange, EarlierRender | None]] = []
+    for first, last, group in merged_uses(rest):
+        extended = earlier.extensible(media_range, first, last)
+        if extended is not None:  # the uses it served go with its frames into the union
+            group = tuple(sorted((*group, *served.pop(extended.manifest, ())), key=lambda use: use.needed))
+            first, last = min(first, extended.first_frame), max(last, extended.last_frame)
+        rendered.append((media_range.narrowed(first, last, group), extended))
     for manifest, uses in served.items():
         matte = mattes[manifest]
         yield media_range.narrowed(matte.first_frame, matte.last_frame, tuple(uses)), matte
-    for first, last, group in merged_uses(rest):
-        yield media_range.narrowed(first, last, group), None
+    yield from rendered
 
 
 def plan_reusing(plan: ConformPlan, earlier: EarlierRenders, *, reuse: bool = True) -> ReusePlan:
@@ -130,12 +163,14 @@ def plan_reusing(plan: ConformPlan, earlier: EarlierRenders, *, reuse: bool = Tr
         return ReusePlan(plan, {}, plan.ranges)
     ranges: dict[str, MediaRange] = {}
     reused: dict[str, EarlierRender] = {}
+    extending: dict[str, EarlierRender] = {}
     for media_range in plan.ranges:
         for part, matte in _split(media_range, earlier):
             if part.stem in ranges:  # one earlier matte serving clips of two ranges
                 part = dataclasses.replace(part, uses=ranges[part.stem].uses + part.uses)
             ranges[part.stem] = part
             if matte is not None:
-                reused[part.stem] = matte
+                served = reused if matte.covers(part.first_frame, part.last_frame) else extending
+                served[part.stem] = matte
     to_render = tuple(r for stem, r in ranges.items() if stem not in reused)
-    return ReusePlan(dataclasses.replace(plan, ranges=tuple(ranges.values())), reused, to_render)
+    return ReusePlan(dataclasses.replace(plan, ranges=tuple(ranges.values())), reused, to_render, extending)

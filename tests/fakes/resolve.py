@@ -15,6 +15,8 @@ README.txt, 18.5-19.x), including the behaviour plug-ins trip over:
 - ``MediaPool.ImportMedia`` skips files it cannot read and returns the items it made.
 - ``SetClipProperty("Alpha mode", ...)`` returns False: the API cannot set it.
 - ``Timeline.DeleteClips([timelineItems], ripple)`` removes items of this timeline (no ripple here).
+- ``MediaPool.DeleteClips([clips])`` removes media pool items from their bins, and every timeline
+  item that shows them, as Resolve does.
 
 Unknown methods, wrong argument types or counts, unknown option keys and 0-based track
 indexes raise :class:`ResolveApiMisuse`, so a plug-in that passes against this fake calls the
@@ -312,6 +314,23 @@ class FakeMediaPool(_ResolveObject):
                 continue  # Resolve skips what it cannot read
         self.current.clips += made
         return made
+
+    def DeleteClips(self, clips: list[FakeMediaPoolItem]) -> bool:  # noqa: N802
+        _check(clips, list, "DeleteClips([clips])")
+        folders, pending = [], [self.root]
+        while pending:
+            folders.append(pending.pop())
+            pending += folders[-1].subfolders
+        for clip in clips:
+            _check(clip, FakeMediaPoolItem, "DeleteClips clip")
+            holders = [folder for folder in folders if clip in folder.clips]
+            if not holders:
+                raise ResolveApiMisuse("DeleteClips: a clip that is not in this media pool")
+            holders[0].clips.remove(clip)
+        for timeline in self.project.timelines:
+            for track in timeline.video:
+                track.items = [item for item in track.items if item.media not in clips]
+        return True
 
     def AppendToTimeline(self, clipInfos: list[dict[str, Any]]) -> list[FakeTimelineItem]:  # noqa: N802, N803
         _check(clipInfos, list, "AppendToTimeline([{clipInfo}, ...])")

@@ -116,6 +116,16 @@ def _movies(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in folder.glob("*_matte.mov")}
 
 
+def _packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(video=0) if packet.size]
+
+
+def _matte_bin_files(resolve: FakeResolve) -> list[str]:
+    bins = {folder.GetName(): folder for folder in resolve.project.media_pool.GetRootFolder().GetSubFolderList()}
+    return sorted(c.GetClipProperty("File Path") for c in bins[MATTE_BIN].GetClipList())
+
+
 def _assert_mattes_on_their_sources(timeline: FakeTimeline) -> None:
     """Each matte item on a '<track> RVM Matte' track starts, lasts and shows the same frames as its source item."""
     names = _track_names(timeline)
@@ -161,17 +171,25 @@ def test_run_again_the_matte_tracks_are_updated_in_place(node: DaemonProcess, me
     trimmed = timeline.GetItemListInTrack("video", 1)[1]  # b: frames 3..12 -> 4..11, inside its handles
     trimmed.left_offset, trimmed.duration = 4, 8
     timeline.place(timeline.video[1], b_media, HOUR + 40, 26, 30)  # new: b frames 26..29, past the rendered 0..24
+    earlier_packets = _packets(out / "b_000000-000024_matte.mov")
     third = main(resolve, settings)
     assert third.problems == [] and len(third.placed) == 4, third
     assert _track_names(timeline) == names
     _assert_mattes_on_their_sources(timeline)
     after = _movies(out)
-    assert {name: after[name] for name in movies} == movies
-    assert set(after) - set(movies) == {"b_000014-000029_matte.mov"}  # only the new clip's frames
+    # b's matte extended: 0..24 kept as they were, only 25..29 rendered, one matte for both b clips.
+    assert after == {"a_000000-000039_matte.mov": movies["a_000000-000039_matte.mov"],
+                     "b_000000-000029_matte.mov": after["b_000000-000029_matte.mov"]}  # fmt: skip
+    assert _packets(out / "b_000000-000029_matte.mov")[:25] == earlier_packets
+    manifest = json.loads((out / "b_000000-000029.rvm.json").read_text())
+    assert [(s["first_frame"], s["last_frame"]) for s in manifest["segments"]] == [(0, 24), (25, 29)]
+    assert "'b_000000-000029': frames 0-24 kept from" in node.log.read_text()
     v1_mattes, v2_mattes = (timeline.GetItemListInTrack("video", index) for index in (3, 4))
     assert v1_mattes[0] is items[0][0] and v1_mattes[1] not in items[0]  # A stays, B's matte replaced
     assert v2_mattes[0] is items[1][0] and len(v2_mattes) == 2
-    assert third.job is not None and third.job["frames_done"] == third.job["frames_total"]
+    assert third.job is not None and third.job["frames_done"] == third.job["frames_total"] == 70
+    in_bin = _matte_bin_files(resolve)
+    assert in_bin == sorted(str(path) for path in out.glob("*_matte.mov"))  # b's earlier matte left the bin
 
 
 def test_a_resolve_without_track_placement_imports_the_matted_timeline(node: DaemonProcess, media: Path) -> None:

@@ -1,5 +1,6 @@
-"""`rvm-render timeline` run again: on the same edit, on its own `.rvm.otio` cut further, after the
-source or the mattes changed on disk.
+"""`rvm-render timeline` run again: on the same edit, on its own `.rvm.otio` cut further, with a clip
+trimmed past its matte (the matte extended: only the frames it lacks rendered), after the source or
+the mattes changed on disk.
 
 Small real media (320x180, 24 fps, re-encoded from the shared clips) keeps each render short:
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+import OpenEXR
 import opentimelineio as otio
 import pytest
 from opentimelineio.opentime import RationalTime as RT
@@ -85,6 +87,14 @@ def _edit(media: dict[str, Path], folder: Path) -> Path:
 def _conform(timeline: Path, out: Path, weights: Path, *flags: str) -> int:
     return main(["-q", "timeline", str(timeline), "-o", str(out), "--weights", str(weights), "--formats",
                  "prores4444", "--downsample-ratio", "0.5", "--handles", "2", *flags])  # fmt: skip
+
+
+def _summary(capsys: pytest.CaptureFixture[str], timeline: Path, out: Path, weights: Path, *flags: str) -> str:
+    """The line a conform prints when it is done (it must succeed)."""
+    capsys.readouterr()
+    assert main(["timeline", str(timeline), "-o", str(out), "--weights", str(weights), "--formats", "prores4444",
+                 "--downsample-ratio", "0.5", "--handles", "2", *flags]) == 0  # fmt: skip
+    return capsys.readouterr().out.splitlines()[0]
 
 
 def _movies(out: Path) -> dict[str, int]:
@@ -182,26 +192,186 @@ def test_mattes_without_metadata_are_known_by_their_manifests(run: Path) -> None
     assert [t.name for t in read.timeline.tracks] == ["Video 1", "Video 2"]
 
 
-def test_trim_one_clip_and_add_one_renders_only_theirs(run: Path, media: dict[str, Path], tfjs_weights: Path) -> None:
-    """On the imported .rvm.otio: A1 trimmed inside its handles, B1 lengthened, A3 added; A2 unchanged."""
+def test_trim_one_clip_and_add_one_renders_only_theirs(run: Path, media: dict[str, Path], tfjs_weights: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """On the imported .rvm.otio: A1 trimmed inside its handles, B1 lengthened past its matte, A3 added just
+    before A2's matte; A2 unchanged. B1's and A2's mattes are extended: only the frames they lack are rendered."""
     out = run / "out"
     timeline = otio.adapters.read_from_file(str(out / "edit.rvm.otio"))
     v1, v2 = timeline.tracks[0], timeline.tracks[1]
     v1[0].source_range = TR(RT(5, RATE), RT(7, RATE))  # A1: 5..11, needs 3..13, inside 2..13
     v1[1].source_range = TR(duration=RT(5, RATE))
-    v1[2].source_range = TR(RT(10, RATE), RT(11, RATE))  # B1: 10..20, needs 8..22
+    v1[2].source_range = TR(RT(10, RATE), RT(11, RATE))  # B1: 10..20, needs 8..22: 8..19 kept, 20..22 new
     v2.append(_gap(2))
-    v2.append(_clip("A3", media["a"], 20, 6))  # A3: 20..25, needs 18..27
+    v2.append(_clip("A3", media["a"], 20, 6))  # A3: 20..25, needs 18..27, touching 28..39: 18..27 new
     cut = run / "cut.otio"
     otio.adapters.write_to_file(timeline, str(cut))
     before = _movies(out)
-    assert _conform(cut, out, tfjs_weights) == 0
+    summary = _summary(capsys, cut, out, tfjs_weights)
+    assert "3 of 3 media ranges matted, 1 kept from an earlier run, 2 extended; 13 frames rendered" in summary
     after = _movies(out)
-    assert {name: after[name] for name in before} == before  # nothing rendered again
-    assert set(after) - set(before) == {"b_000008-000022_matte.mov", "a_000018-000027_matte.mov"}
+    assert after["a_000002-000013_matte.mov"] == before["a_000002-000013_matte.mov"]  # not rendered again
+    assert set(after) == {"a_000002-000013_matte.mov", "b_000008-000022_matte.mov", "a_000018-000039_matte.mov"}
+    assert not (out / "b_000008-000019.rvm.json").exists() and not (out / "a_000028-000039.rvm.json").exists()
     result = otio.adapters.read_from_file(str(out / "cut.rvm.otio"))
     assert [t.name for t in result.tracks] == ["V1", "V2", f"V1{MATTE}", f"V2{MATTE}"]
     _assert_every_matte_on_its_source(result, {"A1", "B1", "A2", "A3"})
+    # edit.rvm.otio placed the mattes that went; conformed again, its clips are placed on the wider ones.
+    assert "3 kept from an earlier run; 0 frames rendered" in _summary(capsys, run / "edit.otio", out, tfjs_weights)
+    assert _movies(out) == after
+    _assert_every_matte_on_its_source(otio.adapters.read_from_file(str(out / "edit.rvm.otio")), {"A1", "B1", "A2"})
+
+
+def _cut(run: Path, clip: str, first: int, frames: int, name: str = "cut.otio") -> Path:
+    """The first run's edit with ``clip`` showing its media's frames ``first`` .. ``first + frames - 1``."""
+    timeline = otio.adapters.read_from_file(str(run / "edit.otio"))
+    (item,) = (c for c in timeline.find_clips() if c.name == clip)
+    item.source_range = TR(RT(first, RATE), RT(frames, RATE))
+    path = run / name
+    otio.adapters.write_to_file(timeline, str(path))
+    return path
+
+
+def _packets(path: Path) -> list[bytes]:
+    with av.open(str(path)) as container:
+        return [bytes(packet) for packet in container.demux(video=0) if packet.size]
+
+
+def _alpha(path: Path) -> np.ndarray:
+    """Every frame's alpha of a ProRes 4444 matte, [N, H, W] in 0..1."""
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="yuva444p16le")[..., 3] / 65535 for f in container.decode(video=0)])
+
+
+def _matte_clip(path: Path, name: str) -> otio.schema.Clip:
+    timeline = otio.adapters.read_from_file(str(path))
+    (matte,) = (c for t in timeline.tracks if t.name.endswith(MATTE) for c in t.find_clips() if c.name == name + MATTE)
+    return matte
+
+
+#: Mean |alpha difference| allowed on the new frames of a matte extended with an 8-frame pre-roll, against a
+#: continuous render of the whole range. Measured here (b.mov 20..24 at 320x180, ratio 0.5; per frame 1.0e-3 to
+#: 1.6e-3): 1.3e-3 mean with 8 frames of pre-roll, 2.1e-3 with 4, 3.8e-3 starting cold (no pre-roll); 12 or more
+#: reach back to the matte's first frame and are exact. 2.5e-3 is about twice the measured value and fails a
+#: cold start.
+SEAM_MEAN_ALPHA = 2.5e-3
+
+
+def test_a_clip_lengthened_past_its_matte_renders_only_the_new_frames(
+    run: Path, media: dict[str, Path], tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B1 10..17 -> 10..22 needs 8..24; its matte holds 8..19: 20..24 are rendered, after an 8-frame pre-roll
+    (the default 64 would reach back to frame 8, where the matte starts, and make the seam exact)."""
+    out = run / "out"
+    earlier = out / "b_000008-000019_matte.mov"
+    earlier_packets = _packets(earlier)
+    cut = _cut(run, "B1", 10, 13)
+    summary = _summary(capsys, cut, out, tfjs_weights, "--preroll", "8")
+    assert "3 of 3 media ranges matted, 2 kept from an earlier run, 1 extended; 5 frames rendered" in summary
+    joined = out / "b_000008-000024_matte.mov"
+    assert probe(joined).frames == 17
+    assert not earlier.exists() and not (out / "b_000008-000019.rvm.json").exists()
+    assert _packets(joined)[:12] == earlier_packets  # the earlier frames as they were: not encoded again
+    manifest = json.loads((out / "b_000008-000024.rvm.json").read_text())
+    assert [(s["first_frame"], s["last_frame"]) for s in manifest["segments"]] == [(8, 19), (20, 24)]
+    _assert_every_matte_on_its_source(otio.adapters.read_from_file(str(out / "cut.rvm.otio")), {"A1", "B1", "A2"})
+
+    continuous = run / "continuous"  # the same range rendered in one go
+    assert main(["-q", "matte", str(media["b"]), "-o", str(continuous), "--weights", str(tfjs_weights), "--formats",
+                 "prores4444", "--downsample-ratio", "0.5", "--frames", "8-24"]) == 0  # fmt: skip
+    alpha, expected = _alpha(joined), _alpha(continuous / "b_matte.mov")
+    matte = _matte_clip(out / "cut.rvm.otio", "B1")
+    shown = round(seconds(matte.source_range.start_time) * RATE) - 8  # B1's first frame, 10, in the matte
+    assert (shown, shown + 12) == (2, 14)
+    np.testing.assert_array_equal(alpha[shown], expected[shown])  # an earlier frame: a continuous render's
+    assert float(np.abs(alpha[shown + 12] - expected[shown + 12]).mean()) < SEAM_MEAN_ALPHA  # a new one: close
+    np.testing.assert_array_equal(alpha[:12], expected[:12])
+    assert float(np.abs(alpha[12:] - expected[12:]).mean()) < SEAM_MEAN_ALPHA
+
+    before = _movies(out)  # a third run with no change renders nothing
+    summary = _summary(capsys, cut, out, tfjs_weights, "--preroll", "8")
+    assert "3 of 3 media ranges matted, 3 kept from an earlier run; 0 frames rendered" in summary
+    assert _movies(out) == before
+
+
+def _exr_rgba(path: Path) -> np.ndarray:
+    with OpenEXR.File(str(path)) as exr:
+        return np.asarray(exr.channels()["RGBA"].pixels)
+
+
+def test_a_clip_started_before_its_matte_links_the_matte_frames(
+    run: Path, media: dict[str, Path], tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """EXR: A1 4..11 -> 1..11 needs 0..13; its matte holds 2..13: 0..1 are rendered (cold, as any render of
+    them starts), 2..13 are the earlier matte's very files."""
+    out = run / "exr"
+    exr = ("--formats", "exr")
+    _summary(capsys, run / "edit.otio", out, tfjs_weights, *exr)
+    earlier = {n: (out / f"a_000002-000013_matte.{n:06d}.exr").stat().st_ino for n in range(2, 14)}
+    cut = _cut(run, "A1", 1, 11)
+    summary = _summary(capsys, cut, out, tfjs_weights, *exr)
+    assert "1 extended; 2 frames rendered" in summary
+    joined = {n: out / f"a_000000-000013_matte.{n:06d}.exr" for n in range(0, 14)}
+    assert all(joined[n].stat().st_ino == inode for n, inode in earlier.items())  # linked, not copied
+    assert not list(out.glob("a_000002-000013*"))
+    assert sorted(p.name for p in out.glob("a_000000-000013_matte.*.exr")) == sorted(p.name for p in joined.values())
+    matte = _matte_clip(out / "cut.rvm.otio", "A1")
+    assert isinstance(matte.media_reference, otio.schema.ImageSequenceReference)
+    assert (matte.media_reference.name_prefix, matte.media_reference.start_frame) == ("a_000000-000013_matte.", 0)
+    assert list(matte.metadata["rvm_render"]["rendered_range"]) == [0, 13]
+    shown = round(seconds(matte.source_range.start_time) * RATE)
+    assert shown == 1  # A1's first frame, shown by the matte's frame 1
+
+    continuous = run / "continuous"
+    assert main(["-q", "matte", str(media["a"]), "-o", str(continuous), "--weights", str(tfjs_weights), "--formats",
+                 "exr", "--downsample-ratio", "0.5", "--frames", "0-13"]) == 0  # fmt: skip
+    for number in (0, 1):  # the new frames: a render of the range from its start
+        np.testing.assert_array_equal(_exr_rgba(joined[number]), _exr_rgba(continuous / f"a_matte.{number:06d}.exr"))
+
+    before = {path.name: path.stat().st_mtime_ns for path in out.glob("*.exr")}
+    assert "0 frames rendered" in _summary(capsys, cut, out, tfjs_weights, *exr)
+    assert {path.name: path.stat().st_mtime_ns for path in out.glob("*.exr")} == before
+
+
+def test_a_clip_apart_from_every_matte_is_rendered_on_its_own(
+    run: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B1 10..17 -> 30..33 needs 28..35: a gap after its matte's 8..19, so no join: 28..35 alone."""
+    out = run / "out"
+    before = _movies(out)
+    summary = _summary(capsys, _cut(run, "B1", 30, 4), out, tfjs_weights)
+    assert "extended" not in summary and "8 frames rendered" in summary
+    after = _movies(out)
+    assert set(after) - set(before) == {"b_000028-000035_matte.mov"}
+    assert {name: after[name] for name in before} == before  # the earlier matte stays: nothing holds its frames
+
+
+def test_an_extension_that_fails_or_stops_leaves_the_earlier_matte_and_timeline(
+    run: Path, tfjs_weights: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = run / "out"
+    earlier = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and p.name.startswith("b_")}
+    timeline = (out / "edit.rvm.otio").read_bytes()
+    cut = _cut(run, "B1", 10, 13, name="edit.otio")  # conformed into edit.rvm.otio again
+    users = out / "b_000008-000024_matte.mov"  # where the extended matte goes: the user's file
+    users.write_bytes(b"the user's own file")
+    assert _conform(cut, out, tfjs_weights) == 1
+    assert "edit.rvm.otio was not written" in capsys.readouterr().err
+    users.unlink()
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("rvm_render.jobs.assemble.commit_manifest", interrupt)  # the joined movie is in place
+    assert _conform(cut, out, tfjs_weights) == 130
+    for stopped in ("failed", "stopped"):
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.name in earlier} == earlier, stopped
+        assert (out / "edit.rvm.otio").read_bytes() == timeline, stopped
+    monkeypatch.undo()
+    assert _conform(cut, out, tfjs_weights) == 0  # resumed: the work dir kept what the stopped run did
+    assert not any((out / name).exists() for name in earlier)
+    assert probe(out / "b_000008-000024_matte.mov").frames == 17
+    _assert_every_matte_on_its_source(otio.adapters.read_from_file(str(out / "edit.rvm.otio")), {"A1", "B1", "A2"})
 
 
 def _mean_alpha_difference(first: Path, second: Path) -> float:

@@ -19,7 +19,9 @@ and :mod:`rvm_render.api.client`. The story, as :func:`main` tells it:
    Run again (after a trim, or for a new clip), it updates those tracks in place: the daemon
    knows its own mattes in the export and renders only what changed; a matte already on its
    track where it belongs stays, the items that no longer match are deleted (``DeleteClips``),
-   only the missing ones are placed, and the read-back covers every matte of the tracks.
+   only the missing ones are placed, and the read-back covers every matte of the tracks. A
+   matte the daemon replaced by a wider one (a clip trimmed past it: the new matte holds its
+   frames, and its file is deleted) leaves the bin too (``MediaPool.DeleteClips``).
 4. Before 18.6 ``AppendToTimeline`` ignores track and record frame: the daemon's ``.rvm.otio``
    is imported as a new timeline instead (``ImportTimelineFromFile`` with a name no timeline has:
    Resolve returns None on a clash), and read back the same way.
@@ -170,6 +172,7 @@ def _run(resolve: Any, settings: Settings, ui: Progress, report: RunReport) -> N
     if version >= TRACK_PLACEMENT_SINCE and "AppendToTimeline" in dir(media_pool):
         items = import_mattes(media_pool, sorted({p.path for p in placements}))
         track_indexes, removed = place_on_matte_tracks(media_pool, timeline, placements, items, ui)
+        remove_replaced_mattes(media_pool, os.path.dirname(rvm_otio_path), ui)
         report.timeline_name = timeline.GetName()
     else:
         ui.status(f"Resolve {'.'.join(map(str, version[:2]))} cannot place clips on a track; "
@@ -255,6 +258,23 @@ def place_on_matte_tracks(media_pool: Any, timeline: Any, placements: list[Matte
     if clip_infos:
         media_pool.AppendToTimeline(clip_infos)  # its return value is no evidence: verify_placements reads the track
     return track_indexes, frozenset(removed)
+
+
+def remove_replaced_mattes(media_pool: Any, output_dir: str, ui: Progress) -> None:
+    """Delete from the "RVM Mattes" bin the mattes of ``output_dir`` whose files the daemon deleted (module doc).
+
+    Only the folder the daemon has just written counts: one this machine cannot reach says nothing.
+    """
+    folder = _same_file(output_dir)
+    gone = [item for item in _matte_bin(media_pool).GetClipList() or ()
+            if os.path.dirname(_same_file(item.GetClipProperty("File Path"))) == folder
+            and not os.path.exists(item.GetClipProperty("File Path"))]  # fmt: skip
+    if not gone:
+        return
+    ui.status(f"Removing {len(gone)} matte(s) replaced by wider ones from the '{MATTE_BIN}' bin")
+    if not media_pool.DeleteClips(gone):
+        ui.status(f"Resolve did not delete {len(gone)} offline matte(s) from the '{MATTE_BIN}' bin; delete them "
+                  "by hand")  # fmt: skip
 
 
 def _item_key(track_name: str, item: Any) -> ItemKey:

@@ -11,7 +11,13 @@ import torch
 from rvm_render.errors import CheckpointMismatchError, ConfigError, JobError
 from rvm_render.jobs.checkpoint import WorkDir, plan_for
 from rvm_render.jobs.ray_executor import RayActorSpec, ray_actor_specs
-from rvm_render.jobs.scheduler import WorkerSlot, local_worker_slots, pending_chains, segment_error
+from rvm_render.jobs.scheduler import (
+    WorkerSlot,
+    frames_total_and_resumed,
+    local_worker_slots,
+    pending_chains,
+    segment_error,
+)
 from rvm_render.jobs.segments import PlanMode, SegmentPolicy, segment_chains
 
 FRAMES_TOTAL = 247  # 05_default_juggle.mp4 (LICENSES.md); only the plan uses it here
@@ -93,6 +99,15 @@ def test_pending_chains_skip_finished_segments(clips_dir: Path, tmp_path: Path) 
     for segment in chain[2:]:
         work.mark_done(segment.index, b"state", None)
     assert pending_chains([work]) == []
+
+
+def test_frames_done_before_the_run_count_as_resumed(clips_dir: Path, tmp_path: Path) -> None:
+    """As an extended render's earlier frames or a resumed render's segments: done, not this run's work."""
+    first, second = _work_dir(clips_dir, tmp_path / "a", "parallel"), _work_dir(clips_dir, tmp_path / "b", "parallel")
+    done = first.plan.segments[:3]
+    for segment in done:
+        first.mark_done(segment.index, None, None)
+    assert frames_total_and_resumed([first, second]) == (2 * FRAMES_TOTAL, sum(s.frames for s in done))
 
 
 def test_segment_error_keeps_the_type_and_names_the_worker() -> None:
