@@ -114,7 +114,9 @@ class EarlierRender:
             fingerprint = dataclasses.asdict(InputFingerprint.of_media(info))
         except JobError:
             return "its input cannot be read"
-        if os.path.abspath(info.path) != self.input or recorded != fingerprint:
+        if os.path.abspath(info.path) != self.input:
+            return f"it is a render of another input, '{self.input}'"
+        if recorded != fingerprint:
             return "its input changed since it was rendered"
         if frames is not None and (self.first_frame, self.last_frame) != tuple(map(info.frame_number, frames)):
             return "it holds other frames"

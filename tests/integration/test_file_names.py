@@ -147,6 +147,23 @@ def test_inputs_with_the_same_name_are_refused_before_rendering(
         assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before, "nothing written or replaced"
 
 
+def test_a_later_run_with_another_input_of_the_same_name_is_refused_naming_it(
+    tmp_path: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = tmp_path / "day1" / "take.mp4", tmp_path / "day2" / "take.mp4"
+    for path, clip in ((first, "bedroom.mp4"), (second, "01_dog.mp4")):
+        path.parent.mkdir()
+        shutil.copy(clips_dir / clip, path)
+    out, flags = tmp_path / "out", ("--formats", "exr", "--frames", "0-1", "--downsample-ratio", RATIO)
+    assert matte([first], out, tfjs_weights, *flags) == 0
+    before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
+    capsys.readouterr()
+    assert matte([second], out, tfjs_weights, *flags) == 1
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and f"another input, '{first}'" in error and "--overwrite" in error, error
+    assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+
 def test_overwrite_replaces_a_deliverable_whole(
     tmp_path: Path, clips_dir: Path, tfjs_weights: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
