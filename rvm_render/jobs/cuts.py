@@ -5,8 +5,8 @@ the wrong picture, so a render resets it at every cut and segments never span on
 
 The detector follows the *content* score of PySceneDetect's ``ContentDetector``
 (mean absolute per-pixel difference of hue, saturation and value between consecutive
-frames), computed here in numpy on a 64x36 area-averaged thumbnail: about 4 ms per 1280x720 frame
-on one CPU core (less than decoding it), and no OpenCV.
+frames), computed here in numpy on a 64x36 area-averaged thumbnail: about 1.4 ms per 1280x720 frame
+and 7 ms per 3840x2160 frame on one CPU core (less than decoding it), and no OpenCV.
 
 Score, all channels scaled to 0..1 (hue is circular, so its difference is
 ``min(|dh|, 1 - |dh|) * 2``, which also spans 0..1)::
@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,8 +91,10 @@ def _area_average(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     # uint32 holds any block of a frame up to 16K when the samples are 16-bit.
     block_max = int(np.diff(row_edges).max() * np.diff(col_edges).max() * scale)
     accumulator = np.uint32 if block_max < 2**32 else np.uint64
-    sums = np.add.reduceat(rgb, row_edges[:-1], axis=0, dtype=accumulator)
-    sums = np.add.reduceat(sums, col_edges[:-1], axis=1)
+    # Each band of rows summed on its own: one reduceat over the rows of a large frame is 10-30x slower
+    # (4K: 94 ms against 7 ms; 16-bit 4K: 258 ms against 8 ms), for the same integers.
+    bands = np.stack([rgb[top:bottom].sum(axis=0, dtype=accumulator) for top, bottom in pairwise(row_edges)])
+    sums = np.add.reduceat(bands, col_edges[:-1], axis=1)
     areas = np.diff(row_edges)[:, None, None] * np.diff(col_edges)[None, :, None]
     means: np.ndarray = (sums / (areas * scale)).astype(np.float32)
     return means
