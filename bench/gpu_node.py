@@ -74,6 +74,8 @@ FORMATS = ("prores4444", "exr")
 NODE_TOKEN = "gpu-node-bench"
 #: The log lines of ``rvm-render -v matte`` that say where its time went before and while rendering.
 STARTUP_LINES = re.compile(r"engine ready on .*|matted '.*")
+#: The lines of the daemon's log (``-v``) that say where a job's time went: the cut pass, the render, assembly.
+NODE_JOB_LINES = re.compile(r"\d+ shot cuts in .*|matted '.*|assembled '.*")
 NETWORK_CALLS = 30
 NETWORK_FRAMES_PER_CALL = 4
 POLL_S = 0.05
@@ -230,9 +232,10 @@ class RenderNode:
         config = {"state_dir": str(folder / "state"), "media_roots": [str(media_root)], "device": device,
                   "weights": str(weights), "api": {"port": port, "token": NODE_TOKEN}}  # fmt: skip
         (folder / "node.yaml").write_text(yaml.safe_dump(config))
-        self._log = (folder / "node.log").open("w")
-        self.process = subprocess.Popen([sys.executable, "-m", "rvm_render.cli.main", "-q", "daemon", "--config",
-                                         str(folder / "node.yaml")], stderr=self._log)  # fmt: skip
+        self.log_path = folder / "node.log"
+        self._log = self.log_path.open("w")
+        self.process = subprocess.Popen([sys.executable, "-m", "rvm_render.cli.main", "-v", "daemon", "--config",
+                                         str(folder / "node.yaml")], stdout=self._log, stderr=self._log)  # fmt: skip
         self.client = RvmRenderClient(f"http://127.0.0.1:{port}", NODE_TOKEN, timeout_s=10)
         deadline = time.monotonic() + 180
         while True:
@@ -246,15 +249,19 @@ class RenderNode:
                     raise SystemExit(f"the daemon did not come up: {tail}") from None
                 time.sleep(0.1)
 
-    def render(self, clip: Path, out: Path, fmt: str, ratio: float, frames: int) -> float:
-        """Submit ``clip`` as a job and wait for it; frames per second from submit to done."""
+    def render(self, clip: Path, out: Path, fmt: str, ratio: float, frames: int) -> tuple[float, list[str]]:
+        """Submit ``clip`` as a job and wait for it; frames per second from submit to done, and where its time went."""
+        logged = self.log_path.stat().st_size
         started = time.perf_counter()
         job = self.client.submit(str(clip), output_dir=str(out), preset={"formats": [fmt], "downsample_ratio": ratio})
         job = self.client.wait(job["id"], poll_s=0.02, timeout_s=300)
         elapsed = time.perf_counter() - started
         if job["state"] != "done":
             raise SystemExit(f"node job {job['id']} ended {job['state']}: {job['error']}")
-        return frames / elapsed
+        with self.log_path.open(errors="replace") as log_file:
+            log_file.seek(logged)
+            phases = [m.group(0) for m in NODE_JOB_LINES.finditer(log_file.read())]
+        return frames / elapsed, phases
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -321,7 +328,7 @@ def main() -> None:
             graphed, graphed_pha = network_fps(weights, clip, ratio, "cuda_graph", target.device)
             diff = (eager_pha - graphed_pha).abs().max().item()
             log(f"(b) network alone {name} fp16 [1, 4]: eager {eager:7.1f} fps, CUDA graph {graphed:7.1f} fps "
-                   f"(x{graphed / eager:.2f}; max |pha diff| {diff:.2g})")  # fmt: skip
+                f"(x{graphed / eager:.2f}; max |pha diff| {diff:.2g})")  # fmt: skip
         renders: dict[tuple[str, str], Run] = {}
         for name, clip in clips.items():
             ratio = target.sizes[name][2]
@@ -330,7 +337,7 @@ def main() -> None:
                 run = timed(target.matte_command(clip, out, weights, fmt, ratio), args.frames, gpu, work / "matte.log")
                 renders[name, fmt] = run
                 log(f"(c) rvm-render matte {fmt:<10} {name}: {run.fps:6.2f} fps, peak RSS {gib(run.peak_rss)}, "
-                       f"peak GPU {gib(run.peak_gpu)}")  # fmt: skip
+                    f"peak GPU {gib(run.peak_gpu)}")  # fmt: skip
                 for timing in run.timings:
                     log(f"      {timing}")
                 shutil.rmtree(out, ignore_errors=True)
@@ -340,7 +347,7 @@ def main() -> None:
                         work / "reference.log")  # fmt: skip
             references[name] = run
             log(f"(d) official convert_video{' fp16 seq_chunk=12' if target.on_cuda else ''} {name}: "
-                   f"{run.fps:6.2f} fps, peak RSS {gib(run.peak_rss)}, peak GPU {gib(run.peak_gpu)}")  # fmt: skip
+                f"{run.fps:6.2f} fps, peak RSS {gib(run.peak_rss)}, peak GPU {gib(run.peak_gpu)}")  # fmt: skip
         node_started = time.perf_counter()
         node = RenderNode(work / "node", work, weights, target.device)
         log(f"(e) render node up in {time.perf_counter() - node_started:.1f} s")
@@ -348,11 +355,14 @@ def main() -> None:
         try:
             for name, clip in clips.items():
                 for fmt in FORMATS:
-                    first, again = (node.render(clip, work / "node" / f"out_{name}_{fmt}_{round_}", fmt,
-                                                target.sizes[name][2], args.frames) for round_ in (1, 2))  # fmt: skip
+                    (first, _), (again, phases) = (
+                        node.render(clip, work / "node" / f"out_{name}_{fmt}_{round_}", fmt, target.sizes[name][2],
+                                    args.frames) for round_ in (1, 2))  # fmt: skip
                     on_node[name, fmt] = again
                     log(f"(e) render node {fmt:<10} {name}: {again:6.2f} fps submit to done "
-                           f"(the shape's first job {first:6.2f} fps)")  # fmt: skip
+                        f"(the shape's first job {first:6.2f} fps)")  # fmt: skip
+                    for phase in phases:
+                        log(f"      {phase}")
         finally:
             node.stop()
         long_frames = frames_within(args.budget_s - (time.perf_counter() - started), renders["4K", "prores4444"].fps,
@@ -363,7 +373,7 @@ def main() -> None:
         long_run = timed(target.matte_command(long_clip, work / "out_long", weights, "prores4444",
                                               target.sizes["4K"][2]), long_frames, gpu, work / "long.log")  # fmt: skip
         log(f"(f) rvm-render matte prores4444 4K, {long_frames} frames: {long_run.fps:6.2f} fps, "
-               f"peak RSS {gib(long_run.peak_rss)}")  # fmt: skip
+            f"peak RSS {gib(long_run.peak_rss)}")  # fmt: skip
 
         print("\ntargets (figures of this run)")
         for name in target.sizes:
