@@ -11,8 +11,10 @@ daemon) all render through :func:`render_batch`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,7 +275,12 @@ def _render_distributed(
     on_failure: FailureCallback,
     on_progress: ProgressCallback | None,
 ) -> list[RenderResult]:
-    """Plan every input, render all their segments on the workers, then assemble each."""
+    """Plan every input, render all their segments on the workers, then assemble each.
+
+    A clip's ``elapsed_s`` runs from the start of the batch to its assembly (its segments share the
+    workers with the other clips'), so its fps is what the batch delivered, not assembly alone.
+    """
+    started = time.perf_counter()
     planned: list[WorkDir] = []
     kept: list[RenderResult] = []
     for item in inputs:
@@ -307,4 +314,8 @@ def _render_distributed(
         slots = local_worker_slots(policy.workers, matter.options.device)
         run_segments_locally(planned, spec, slots=slots, on_progress=on_progress)
     keep = policy.keep_work_dir
-    return kept + [assemble_outputs(work, overwrite=settings.overwrite, keep_work_dir=keep) for work in planned]
+    assembled = []
+    for work in planned:
+        result = assemble_outputs(work, overwrite=settings.overwrite, keep_work_dir=keep)
+        assembled.append(dataclasses.replace(result, elapsed_s=time.perf_counter() - started))
+    return kept + assembled

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,3 +46,16 @@ def test_workers_render_matches_one_pass(
     assert not (tmp_path / "spread" / ".rvm-work").exists()
     quiet = capfd.readouterr().err
     assert "INFO" not in quiet, f"-q prints only errors, Ray's lines included:\n{quiet}"
+
+
+def test_a_workers_run_reports_the_speed_the_batch_delivered(
+    tmp_path: Path, clips_dir: Path, tfjs_weights: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    started = time.perf_counter()
+    assert main(["matte", str(clips_dir / "bedroom.mp4"), "--weights", str(tfjs_weights), "--formats", "exr",
+                 "--frames", "0-15", "--downsample-ratio", "0.25", "--device", "cpu", "-o", str(tmp_path),
+                 "--workers", "1", "--segment-frames", "8"]) == 0  # fmt: skip
+    wall = time.perf_counter() - started
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if "bedroom.rvm.json" in line]
+    fps = float(re.search(r"16 frames, ([\d.]+) fps", line).group(1))  # type: ignore[union-attr]
+    assert 16 / wall <= fps <= 16 / (0.5 * wall), (line, wall)  # not the assembly's speed alone (hundreds of fps)
