@@ -580,7 +580,7 @@ class _DeviceBringUp:
     def __init__(self, device: torch.device, dtype: torch.dtype) -> None:
         self.device, self.dtype = device, dtype
         self.seconds: float | None = None
-        self.error: BaseException | None = None
+        self.error: Exception | None = None
         self._thread: threading.Thread | None = None
         if device.type == "cuda":
             self._thread = threading.Thread(target=self._run, name="rvm-cuda-bring-up", daemon=True)
@@ -594,7 +594,7 @@ class _DeviceBringUp:
                 weight = torch.zeros((16, 3, 3, 3), device=self.device, dtype=self.dtype)
                 torch.nn.functional.conv2d(x.contiguous(memory_format=torch.channels_last), weight, padding=1)
                 torch.cuda.synchronize(self.device)
-        except Exception as err:  # raised again by the Matter's own first use of the device, which names it
+        except Exception as err:  # the Matter's own first use of the device fails too, and names the device
             self.error = err
         self.seconds = time.perf_counter() - started
 
@@ -606,7 +606,7 @@ class _DeviceBringUp:
                 log.debug("CUDA bring-up failed (%s); the engine's first use of the device reports it", self.error)
 
     def report(self) -> str:
-        """``"; CUDA context and cuDNN up in N s, alongside"`` on CUDA, else nothing."""
+        """``"; cuda context, cuDNN and allocator up in N s, alongside"`` on CUDA, else nothing."""
         if self.seconds is None:
             return ""
         return f"; {self.device} context, cuDNN and allocator up in {self.seconds:.2f} s, alongside"
