@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rvm_render.errors import JobError, MediaError
-from rvm_render.media.commit import remove_sequence, writing_to
+from rvm_render.media.commit import remove_output
 from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.writers import OutputFormat
@@ -80,13 +80,8 @@ class EarlierRender:
         supersedes it is committed. A manifest left by an interrupted removal lists missing files,
         so it is never reused."""
         for fmt, path in self.outputs.items():
-            if fmt.is_sequence:
-                remove_sequence(path)
-            else:
-                with writing_to(path):
-                    path.unlink(missing_ok=True)
-        with writing_to(self.manifest):
-            self.manifest.unlink(missing_ok=True)
+            remove_output(path, sequence=fmt.is_sequence)
+        remove_output(self.manifest, sequence=False)
         log.info("removed '%s' and its outputs: a wider render holds its frames", self.manifest)
 
     def covers(self, first_frame: int, last_frame: int) -> bool:

@@ -128,6 +128,17 @@ def remove_sequence(pattern: Path, *, keep: frozenset[Path] = frozenset()) -> in
     return removed
 
 
+def remove_output(path: Path, *, sequence: bool) -> int:
+    """Delete a committed deliverable: every frame file of a sequence (``path`` its printf pattern) or
+    the one file; returns how many files went."""
+    if sequence:
+        return remove_sequence(path)
+    with writing_to(path):
+        removed = int(os.path.lexists(path))
+        path.unlink(missing_ok=True)
+    return removed
+
+
 def _owner_is_gone(pid_text: str) -> bool:
     """Whether the process that named a temporary with ``pid_text`` has ended (on this host)."""
     if not pid_text.isdigit():

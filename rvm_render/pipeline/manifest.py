@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rvm_render.media.commit import remove_sequence, write_bytes_atomically, writing_to
+from rvm_render.media.commit import remove_output, write_bytes_atomically
 from rvm_render.media.fingerprint import InputFingerprint
 from rvm_render.media.probe import MediaInfo
 from rvm_render.media.writers import Background, OutputFormat, WrittenOutput, output_path
@@ -140,12 +140,6 @@ def commit_manifest(manifest: Manifest, path: Path, *, overwrite: bool) -> Path:
         own_name = os.path.abspath(output_path(fmt, path.parent, stem))
         if old_path in kept or old_path != own_name:
             continue
-        if fmt.is_sequence:
-            removed = remove_sequence(Path(old_path))
-        else:
-            with writing_to(old_path):
-                removed = int(os.path.lexists(old_path))
-                Path(old_path).unlink(missing_ok=True)
-        if removed:
+        if remove_output(Path(old_path), sequence=fmt.is_sequence):
             log.warning("removed %s of the earlier render of '%s' (--overwrite replaces it whole)", old_path, stem)
     return path
