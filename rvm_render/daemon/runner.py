@@ -34,7 +34,6 @@ from rvm_render.media.writers import parse_background
 from rvm_render.otio import ConformOptions, ConformPlan, conform_timeline
 from rvm_render.otio.reading import check_timeline
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, output_stem
-from rvm_render.pipeline.manifest import look_of
 from rvm_render.pipeline.progress import ProgressEvent
 from rvm_render.pipeline.render import frame_range
 
@@ -315,9 +314,8 @@ class JobRunner:
         first_index, last_index = frame_range(request, info)
         frames = last_index - first_index + 1
         ratio = self.matter.downsample_ratio_for(info.height, info.width)
-        look = look_of(settings.formats, settings.background, settings.warmup_frames)
         choice = choose_outputs(output_dir, info, (first_index, last_index), settings.formats,
-                                str(self.matter.weights_sha256), ratio, look)  # fmt: skip
+                                str(self.matter.weights_sha256), ratio, settings.look)  # fmt: skip
         if choice.reuse and choice.earlier is not None:
             log.info("job %d: '%s' is unchanged since '%s'; reused", job.id, info.path, choice.earlier.manifest)
             self.store.progress(job.id, frames, frames, None, 0.0)

@@ -33,7 +33,7 @@ from rvm_render.media.commit import output_error
 from rvm_render.media.probe import MediaInfo, probe
 from rvm_render.media.writers import WrittenOutput
 from rvm_render.pipeline import RenderRequest, RenderResult, RenderSettings, render_clip
-from rvm_render.pipeline.manifest import look_of, manifest_path_for
+from rvm_render.pipeline.manifest import manifest_path_for
 from rvm_render.pipeline.progress import ProgressCallback
 from rvm_render.pipeline.render import frame_range, output_stem
 
@@ -230,8 +230,7 @@ def kept_if_current(item: BatchInput, settings: RenderSettings, matter: Matter) 
     earlier = EarlierRender.read(manifest)
     why = "it is not a manifest this version reads" if earlier is None else earlier.stale_because(
         info, formats=settings.formats, weights_sha256=str(matter.weights_sha256), downsample_ratio=ratio,
-        variant=matter.variant, frames=(first, last),
-        look=look_of(settings.formats, settings.background, settings.warmup_frames))  # fmt: skip
+        variant=matter.variant, frames=(first, last), look=settings.look)  # fmt: skip
     if why is not None or earlier is None:
         raise OutputExistsError(f"'{manifest}' is an earlier render that does not serve this run ({why}); "
                                 "pass --overwrite to replace it")  # fmt: skip

@@ -81,6 +81,11 @@ class RenderSettings:
     warmup_frames: int = DEFAULT_WARMUP_FRAMES
     convert_on_device: bool | Literal["auto"] = "auto"
 
+    @property
+    def look(self) -> dict[str, Any]:
+        """What these settings do to the pictures besides the engine, as manifests record it (:func:`look_of`)."""
+        return look_of(self.formats, self.background, self.warmup_frames)
+
     def converts_on_device(self, device: torch.device) -> bool:
         """Whether payloads are made on ``device`` (see ``convert_on_device``)."""
         return device.type == "cuda" if self.convert_on_device == "auto" else bool(self.convert_on_device)
@@ -398,7 +403,7 @@ def render_clip(
         downsample_ratio=ratio,
         outputs=outputs,
         input_fingerprint=fingerprint,
-        look=look_of(settings.formats, settings.background, settings.warmup_frames),
+        look=settings.look,
     )
     commit_manifest(manifest, manifest_path, overwrite=settings.overwrite)
     log.info("matted '%s': %d frames in %.1f s (%.2f fps), the first written after %.2f s; %.1f s since the "
